@@ -1,0 +1,201 @@
+"""In-memory image datasets and their batches.
+
+Contract: an `ArrayDataset` holds float32 NHWC images scaled to [0, 1] and int32 labels in
+[0, num_classes). `batches()` yields dicts `{"image", "label", "mask"}` of NumPy arrays:
+training batches drop the remainder and are shuffled per epoch from `(seed, epoch)`;
+evaluation batches cover every example exactly once, the last one padded to full size
+with `mask == False` rows so a compiled step sees one shape only.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import jax
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayDataset:
+    """Images and labels held in host memory.
+
+    Attributes:
+      images: float32 array (N, H, W, C) with values in [0, 1].
+      labels: int32 array (N,) with values in [0, num_classes).
+      num_classes: number of classes.
+      name: a readable name used in messages and run records.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+    name: str = "arrays"
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (H, W, C) shape of one image."""
+        return tuple(self.images.shape[1:])
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                epoch: int = 0, drop_remainder: bool = False) -> Iterator[Batch]:
+        """Iterates over the dataset once.
+
+        Args:
+          batch_size: examples per batch.
+          shuffle: permute the examples, deterministically from `(seed, epoch)`.
+          seed: the run's seed.
+          epoch: the epoch number; a different epoch gives a different order.
+          drop_remainder: drop the last incomplete batch (training). Otherwise the last
+            batch is padded to `batch_size` with rows whose `mask` is False (evaluation).
+
+        Returns:
+          An iterator of batches `{"image": (B,H,W,C) float32, "label": (B,) int32,
+          "mask": (B,) bool}`.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        n = len(self)
+        if drop_remainder and batch_size > n:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the {n} examples of dataset "
+                f"'{self.name}', so no full batch exists; use a batch_size <= {n}.")
+        order = np.arange(n)
+        if shuffle:
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+        stop = n - n % batch_size if drop_remainder else n
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            yield _padded_batch(self.images[idx], self.labels[idx], batch_size)
+
+    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
+        """How many batches `batches()` yields for these arguments."""
+        return len(self) // batch_size if drop_remainder else -(-len(self) // batch_size)
+
+
+def _padded_batch(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Batch:
+    """Pads a possibly short batch to `batch_size` rows and marks the real ones."""
+    real = images.shape[0]
+    mask = np.arange(batch_size) < real
+    if real < batch_size:
+        pad = batch_size - real
+        images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
+        labels = np.concatenate([labels, np.zeros((pad,), labels.dtype)])
+    return {"image": images, "label": labels, "mask": mask}
+
+
+def from_arrays(images, labels, *, num_classes: int | None = None,
+                image_size: int | tuple[int, int] | None = None,
+                name: str = "arrays") -> ArrayDataset:
+    """Wraps the user's own NumPy arrays as a dataset.
+
+    Args:
+      images: (N, H, W) or (N, H, W, C) array. uint8 images are scaled by 1/255; float
+        images are taken to be in [0, 1] already.
+      labels: (N,) integer class indices.
+      num_classes: number of classes; defaults to `max(labels) + 1`.
+      image_size: resize every image to this (H, W) (or HxH for an int), bilinearly.
+      name: a readable name for messages.
+
+    Returns:
+      An `ArrayDataset`.
+
+    Raises:
+      ValueError: wrong ranks, mismatched lengths, non-integer or out-of-range labels.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must be a (N, H, W) or (N, H, W, C) array, got shape {images.shape}; "
+            "for a single image add a batch axis with images[None].")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"labels must be a 1-D array with one label per image ({images.shape[0]}), "
+            f"got shape {labels.shape}.")
+    if images.shape[0] == 0:
+        raise ValueError("images is empty: a dataset needs at least one example.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype} "
+                             "with non-integer values.")
+    labels = labels.astype(np.int32)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"labels must lie in [0, num_classes={num_classes}), got {int(labels[bad][0])} "
+            f"at index {int(np.flatnonzero(bad)[0])}; pass the right num_classes or fix "
+            "the labels.")
+    images = _to_unit_float(images)
+    if image_size is not None:
+        images = resize_images(images, image_size)
+    return ArrayDataset(images, labels, int(num_classes), name)
+
+
+def _to_unit_float(images: np.ndarray) -> np.ndarray:
+    """Converts images to float32 in [0, 1] (uint8 divided by 255)."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}; "
+                         "convert them with images.astype('float32') / max_value.")
+    return images.astype(np.float32)
+
+
+def resize_images(images: np.ndarray, image_size: int | tuple[int, int]) -> np.ndarray:
+    """Resizes a (N, H, W, C) float batch to `image_size` with bilinear interpolation.
+
+    Args:
+      images: (N, H, W, C) float32 array.
+      image_size: target (H, W), or an int for a square.
+
+    Returns:
+      A float32 NumPy array (N, new_H, new_W, C).
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size}.")
+    if images.shape[1:3] == size:
+        return images
+    shape = (images.shape[0], *size, images.shape[3])
+    # antialias so downsizing averages instead of aliasing; upsizing is plain bilinear.
+    out = jax.image.resize(images, shape, method="bilinear", antialias=True)
+    return np.asarray(out, dtype=np.float32)
+
+
+def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
+    """Splits a dataset into (train, held-out) deterministically, stratified by class.
+
+    Args:
+      dataset: the dataset to split.
+      test_fraction: fraction of each class held out, in (0, 1).
+      seed: seed of the permutation; the same seed always gives the same split.
+
+    Returns:
+      `(train, test)` datasets whose names end in ":train" and ":test".
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for c in range(dataset.num_classes):
+        members = np.flatnonzero(dataset.labels == c)
+        members = rng.permutation(members)
+        test_idx.append(members[:int(round(len(members) * test_fraction))])
+    test_idx = np.sort(np.concatenate(test_idx))
+    is_test = np.zeros(len(dataset), bool)
+    is_test[test_idx] = True
+
+    def part(sel: np.ndarray, suffix: str) -> ArrayDataset:
+        return ArrayDataset(dataset.images[sel], dataset.labels[sel], dataset.num_classes,
+                            f"{dataset.name}:{suffix}")
+
+    return part(~is_test, "train"), part(is_test, "test")

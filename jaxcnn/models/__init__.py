@@ -1,0 +1,70 @@
+"""The model zoo and its registry.
+
+`create(name, **kwargs)` builds a registered model, `names()` lists them, and
+`layer_names(model)` lists the named activations a model returns with
+`capture_activations=True` (computed with `jax.eval_shape`, nothing allocated).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.models.base import check_input
+from jaxcnn.models.lenet import LeNet5
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "lenet5": LeNet5,
+    "lenet5_classic": functools.partial(LeNet5, hidden=(120, 84)),
+}
+
+
+def names() -> list[str]:
+    """Names accepted by `create`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create(name: str, **kwargs) -> nn.Module:
+    """Builds a registered model.
+
+    Args:
+      name: a name from `names()` (case-insensitive).
+      **kwargs: model fields, e.g. `num_classes=10`, `input_shape=(32, 32, 1)`.
+
+    Returns:
+      An unbound Flax module.
+
+    Raises:
+      ValueError: for an unknown name, listing the known ones.
+    """
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}.")
+    return _REGISTRY[key](**kwargs)
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of the activations `model` returns with `capture_activations=True`, in order.
+
+    Args:
+      model: a jaxcnn model (with an `input_shape` field).
+
+    Returns:
+      The layer names in network order.
+    """
+    order: list[str] = []
+
+    def trace(x):
+        variables = model.init(jax.random.key(0), x)
+        _, acts = model.apply(variables, x, capture_activations=True)
+        order.extend(acts)  # dict order is call order; eval_shape would sort the keys
+        return acts
+
+    jax.eval_shape(trace, jax.ShapeDtypeStruct((1, *model.input_shape), jnp.float32))
+    return order
+
+
+__all__ = ["LeNet5", "check_input", "create", "layer_names", "names"]

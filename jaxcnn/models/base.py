@@ -1,0 +1,56 @@
+"""Helpers shared by every model family: input checks and activation capture.
+
+Contract: a jaxcnn model is a `flax.linen.Module` with fields `num_classes` and
+`input_shape` (H, W, C), called as `model.apply(variables, x, train=False,
+capture_activations=False)`. It returns logits, or `(logits, activations)` when
+`capture_activations=True`, where `activations` maps stable layer names (in network
+order) to the output of that layer.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+
+
+def check_input(x: jax.Array, input_shape: Sequence[int], model_name: str) -> None:
+    """Refuses an input batch whose shape does not fit the model, before any compilation.
+
+    Args:
+      x: the input batch, expected (N, H, W, C).
+      input_shape: the (H, W, C) the model was built for.
+      model_name: used in the message.
+
+    Raises:
+      ValueError: naming the received and the expected shape.
+    """
+    expected = tuple(input_shape)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(
+            f"{model_name} expects images of shape (batch, {', '.join(map(str, expected))}) "
+            f"(NHWC), got an input of shape {tuple(x.shape)}; resize the data (e.g. "
+            f"image_size={expected[0]}) or build the model with input_shape={tuple(x.shape[1:])}.")
+
+
+class ActivationRecorder:
+    """Collects named activations during one forward pass, in call order.
+
+    Used inside a module's `__call__`; it is a plain local object, never stored on the
+    module, so the module stays free of hidden state.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.activations: dict[str, jax.Array] = {}
+
+    def __call__(self, name: str, value: jax.Array) -> jax.Array:
+        """Records `value` under `name` (when enabled) and passes it through."""
+        if self.enabled:
+            if name in self.activations:
+                raise ValueError(f"activation name {name!r} recorded twice")
+            self.activations[name] = value
+        return value
+
+    def result(self, logits: jax.Array):
+        """Returns `logits`, or `(logits, activations)` when recording."""
+        return (logits, self.activations) if self.enabled else logits

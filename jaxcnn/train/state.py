@@ -1,0 +1,55 @@
+"""The training state: parameters, BatchNorm statistics, optimizer state, step and key.
+
+Contract: `TrainState` is an immutable pytree (a `flax.training.train_state.TrainState`
+with `batch_stats` and `key` added); `create_state` builds it from a model, an Optax
+optimizer and a seed, shapes checked before anything is compiled.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+    """Everything a train step reads and writes.
+
+    Attributes (beyond Flax's step, apply_fn, params, tx, opt_state):
+      batch_stats: BatchNorm running statistics (an empty dict for models without).
+      key: the run's base PRNG key; the step's dropout key is `fold_in(key, step)`.
+    """
+
+    batch_stats: Any
+    key: jax.Array
+
+    def variables(self) -> dict[str, Any]:
+        """The variables to pass to `model.apply`."""
+        variables = {"params": self.params}
+        if self.batch_stats:
+            variables["batch_stats"] = self.batch_stats
+        return variables
+
+
+def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int,
+                 input_shape: tuple[int, ...] | None = None) -> TrainState:
+    """Initializes a model and its optimizer deterministically from `seed`.
+
+    Args:
+      model: a jaxcnn model (its `input_shape` field is used unless given here).
+      tx: the Optax optimizer.
+      seed: integer seed; the same seed always gives the same state.
+      input_shape: (H, W, C) to initialize with.
+
+    Returns:
+      A fresh `TrainState` at step 0.
+    """
+    shape = tuple(input_shape or model.input_shape)
+    init_key, run_key = jax.random.split(jax.random.key(seed))
+    dummy = jnp.zeros((1, *shape), jnp.float32)
+    variables = jax.jit(lambda k: model.init(k, dummy, train=False))(init_key)
+    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                             batch_stats=variables.get("batch_stats", {}), key=run_key)

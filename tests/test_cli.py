@@ -1,0 +1,38 @@
+"""The `jaxcnn` command end to end: the README's main job trains LeNet-5 on digits."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _jaxcnn(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "jaxcnn", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_default_train_reaches_97_percent_on_digits(tmp_path):
+    result = _jaxcnn("train", "--workdir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert summary["model"] == "lenet5" and summary["dataset"] == "digits"
+    assert summary["test_accuracy"] >= 0.97, summary
+    assert "test accuracy" in result.stdout
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history) == summary["epochs"]
+    assert (tmp_path / "run" / "variables.msgpack").stat().st_size > 63_802 * 4
+
+
+def test_unknown_model_exits_with_a_clear_message(tmp_path):
+    result = _jaxcnn("train", "--model", "resnet1000", "--workdir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown model 'resnet1000'" in result.stderr and "lenet5" in result.stderr
+
+
+def test_help_lists_the_train_flags(tmp_path):
+    result = _jaxcnn("train", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in ("--model", "--dataset", "--epochs", "--batch-size", "--optimizer",
+                 "--learning-rate", "--seed", "--workdir"):
+        assert flag in result.stdout

@@ -1,0 +1,85 @@
+"""jaxcnn.data: the embedded digits, the user's own arrays, and batching."""
+import numpy as np
+import pytest
+
+from jaxcnn import data
+
+
+def test_digits_splits_are_fixed_disjoint_and_complete():
+    train, test = data.digits("train"), data.digits("test")
+    assert (len(train), len(test)) == (1438, 359)
+    assert len(data.digits("all")) == 1797
+    assert train.image_shape == (8, 8, 1) and train.num_classes == 10
+    assert set(np.unique(test.labels)) == set(range(10))
+    for split in (train, test):
+        assert split.images.dtype == np.float32 and split.labels.dtype == np.int32
+        assert split.images.min() == 0.0 and split.images.max() == 1.0
+    # every image of "all" lands in exactly one split
+    keys = lambda d: {img.tobytes() + bytes([lab]) for img, lab in zip(d.images, d.labels)}
+    assert keys(train) | keys(test) == keys(data.digits("all"))
+    np.testing.assert_array_equal(train.labels, data.digits("train").labels)
+
+
+def test_digits_resize_to_lenet_input():
+    train = data.load("digits", "train", image_size=32)
+    assert train.images.shape == (1438, 32, 32, 1)
+    assert 0.0 <= train.images.min() and train.images.max() <= 1.0 + 1e-6
+
+
+def test_unknown_dataset_and_split_are_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'mnits'.*digits"):
+        data.load("mnits")
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.digits("validation")
+
+
+def test_from_arrays_scales_uint8_and_adds_channel_axis():
+    images = np.full((3, 4, 5), 255, np.uint8)
+    ds = data.from_arrays(images, [0, 1, 1])
+    assert ds.images.shape == (3, 4, 5, 1) and ds.num_classes == 2
+    assert ds.images.max() == 1.0
+
+
+@pytest.mark.parametrize("images,labels,kwargs,match", [
+    (np.zeros((3, 4, 4, 1)), [0, 1, 5], {"num_classes": 3}, r"labels must lie in \[0, num_classes=3\), got 5"),
+    (np.zeros((3, 4, 4, 1)), [0, -1, 1], {}, r"got -1 at index 1"),
+    (np.zeros((3, 4, 4, 1)), [0, 1], {}, "one label per image"),
+    (np.zeros((4, 4)), [0, 1, 1, 0], {}, r"\(N, H, W\) or \(N, H, W, C\)"),
+    (np.zeros((2, 4, 4, 1)), [0.5, 1.0], {}, "integer class indices"),
+    (np.zeros((2, 4, 4, 1), np.int64), [0, 1], {}, "uint8 or float"),
+])
+def test_from_arrays_refuses_bad_input(images, labels, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.from_arrays(images, labels, **kwargs)
+
+
+def _dataset(n=10):
+    return data.from_arrays(np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1), np.arange(n) % 3)
+
+
+def test_eval_batches_count_every_example_once():
+    ds = _dataset(10)
+    batches = list(ds.batches(4))
+    assert [b["image"].shape[0] for b in batches] == [4, 4, 4]
+    seen = np.concatenate([b["image"][b["mask"]].ravel() for b in batches])
+    np.testing.assert_array_equal(seen, np.arange(10))
+    assert batches[-1]["mask"].tolist() == [True, True, False, False]
+
+
+def test_train_batches_shuffle_per_epoch_and_repeat_per_seed():
+    ds = _dataset(12)
+    order = lambda seed, epoch: np.concatenate(
+        [b["image"].ravel() for b in ds.batches(4, shuffle=True, seed=seed, epoch=epoch,
+                                                drop_remainder=True)])
+    assert not np.array_equal(order(0, 1), order(0, 2))
+    np.testing.assert_array_equal(order(0, 1), order(0, 1))
+    assert sorted(order(0, 1)) == list(range(12))
+    assert len(list(ds.batches(5, drop_remainder=True))) == 2
+
+
+def test_split_is_stratified_and_deterministic():
+    ds = _dataset(30)
+    train, test = data.split(ds, 0.2, seed=1)
+    assert (len(train), len(test)) == (24, 6)
+    assert np.bincount(test.labels).tolist() == [2, 2, 2]
+    np.testing.assert_array_equal(test.images, data.split(ds, 0.2, seed=1)[1].images)
