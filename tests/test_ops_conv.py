@@ -93,7 +93,8 @@ _padding = st.one_of(
     st.sampled_from(["SAME", "VALID", "same", "Valid"]),
     st.integers(0, 2),
     st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2),
+                                                                       st.integers(0, 2))),
 )
 
 
@@ -102,8 +103,8 @@ _padding = st.one_of(
 def test_conv2d_hypothesis(data):
     h, w = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 8))
     kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
-    stride = data.draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    dilation = data.draw(st.one_of(st.integers(1, 2), st.tuples(st.integers(1, 2), st.integers(1, 2))))
+    stride = data.draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * 2)))
+    dilation = data.draw(st.one_of(st.integers(1, 2), st.tuples(*[st.integers(1, 2)] * 2)))
     mode = data.draw(st.sampled_from(["plain", "grouped", "depthwise"]))
     c, groups, o = {"plain": (3, 1, 2), "grouped": (4, 2, 4), "depthwise": (3, 3, 6)}[mode]
     padding = data.draw(_padding)
@@ -135,8 +136,8 @@ def test_conv2d_gradients(stride, padding, dilation, groups):
     with jax.enable_x64(True):
         x, k, b = _inputs(3, 2, 6, 5, 4, 3, 2, 4, groups, dtype=np.float64)
         args = (jnp.asarray(x), jnp.asarray(k), jnp.asarray(b))
-        f = lambda x, k, b: conv2d(x, k, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-        check_grads(f, args, order=1, modes=["rev"])
+        kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        check_grads(lambda x, k, b: conv2d(x, k, b, **kwargs), args, order=1, modes=["rev"])
 
 
 def _x(shape=(1, 5, 5, 3)):

@@ -77,7 +77,9 @@ def test_dense_rejects_bad_input(x_shape, k_shape, b_shape, match):
         dense(np.zeros(x_shape, np.float32), np.zeros(k_shape, np.float32), bias)
 
 
-@pytest.mark.parametrize("shape,out", [((2, 3, 4, 5), (2, 60)), ((3, 7), (3, 7)), ((4,), (4, 1)), ((1, 2, 2, 1), (1, 4))])
+@pytest.mark.parametrize(
+    "shape,out", [((2, 3, 4, 5), (2, 60)), ((3, 7), (3, 7)), ((4,), (4, 1)), ((1, 2, 2, 1), (1, 4))]
+)
 def test_flatten_keeps_batch_axis(shape, out):
     x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
     y = flatten(x)

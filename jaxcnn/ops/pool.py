@@ -78,7 +78,9 @@ def _highest(dtype: Any) -> Any:
     return np.inf if jnp.issubdtype(dtype, jnp.inexact) else jnp.iinfo(dtype).max
 
 
-def max_pool(x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID") -> jax.Array:
+def max_pool(
+    x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID"
+) -> jax.Array:
     """Maximum over each spatial window.
 
     Args:
@@ -99,7 +101,9 @@ def max_pool(x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike
     return _reduce(x, _lowest(x.dtype), lax.max, win, strd, pads)
 
 
-def min_pool(x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID") -> jax.Array:
+def min_pool(
+    x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID"
+) -> jax.Array:
     """Minimum over each spatial window.
 
     Args:
@@ -119,7 +123,9 @@ def min_pool(x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike
     return _reduce(x, _highest(x.dtype), lax.min, win, strd, pads)
 
 
-def sum_pool(x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID") -> jax.Array:
+def sum_pool(
+    x: jax.Array, window: Any, stride: Any = None, padding: PaddingLike = "VALID"
+) -> jax.Array:
     """Sum over each spatial window.
 
     Args:

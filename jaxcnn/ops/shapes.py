@@ -291,7 +291,9 @@ def check_window_fits(
     eff = tuple(effective_size(k, d) for k, d in zip(window_hw, dilation_hw))
     padded = tuple(int(n) + p[0] + p[1] for n, p in zip(in_hw, pads))
     if eff[0] > padded[0] or eff[1] > padded[1]:
-        dil = f" with dilation {tuple(dilation_hw)} (effective size {eff})" if max(dilation_hw) > 1 else ""
+        dil = ""
+        if max(dilation_hw) > 1:
+            dil = f" with dilation {tuple(dilation_hw)} (effective size {eff})"
         raise ValueError(
             f"{op}: {what} {tuple(window_hw)}{dil} is larger than the padded input "
             f"{padded} (input {tuple(int(n) for n in in_hw)} plus padding {pads}); "
