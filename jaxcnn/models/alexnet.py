@@ -30,12 +30,14 @@ class AlexNet(nn.Module):
     Attributes:
       num_classes: number of output logits.
       input_shape: (H, W, C) used to initialize and summarize; any H, W >= 63 is accepted.
+      fc_width: units of fc1 and fc2.
       dropout_rate: probability of dropping a unit before fc1 and fc2 in training.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
     """
 
     num_classes: int = 1000
     input_shape: Sequence[int] = (224, 224, 3)
+    fc_width: int = 4096
     dropout_rate: float = 0.5
     dtype: Any = None
 
@@ -62,6 +64,6 @@ class AlexNet(nn.Module):
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):
             x = Dropout(self.dropout_rate)(x, deterministic=not train)
-            x = keep(layer, relu(Dense(4096, dtype=self.dtype, name=layer)(x)))
+            x = keep(layer, relu(Dense(self.fc_width, dtype=self.dtype, name=layer)(x)))
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)

@@ -2,8 +2,8 @@
 
 ImageNet stem: 7x7 conv stride 2 (pad 3), BatchNorm, relu, 3x3 max pool stride 2 (pad 1).
 CIFAR stem: 3x3 conv (pad 1), BatchNorm, relu, no pool. Then four stages (64, 128, 256,
-512 filters) of basic blocks (two 3x3 convs; ResNet-18/34) or bottleneck blocks (1x1,
-3x3, 1x1 with 4x expansion; ResNet-50), the first block of stages 2-4 with stride 2 and a
+512 filters by default: `width` doubled per stage) of basic blocks (two 3x3 convs;
+ResNet-18/34) or bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion; ResNet-50), the first block of stages 2-4 with stride 2 and a
 1x1 conv + BatchNorm projection wherever the shape changes; global average pool; logits.
 Strides sit on the 3x3 conv as in torchvision ("v1.5"); `stride_in_1x1=True` puts them on
 the first 1x1 conv as in the original paper and keras.applications. With 1000 classes:
@@ -24,7 +24,6 @@ from jaxcnn.layers import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D,
 from jaxcnn.models.base import (ActivationRecorder, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
-STAGE_WIDTHS = (64, 128, 256, 512)
 STEMS = ("imagenet", "cifar")
 
 
@@ -98,6 +97,7 @@ class ResNet(nn.Module):
       bottleneck: bottleneck blocks (ResNet-50) instead of basic blocks.
       stem: "imagenet" (7x7/2 conv + max pool) or "cifar" (3x3 conv, no pool).
       stride_in_1x1: put a bottleneck's stride on its first 1x1 conv (keras.applications).
+      width: filters of the stem and the first stage; each later stage doubles them.
       num_classes: number of output logits.
       input_shape: (H, W, C) used to initialize and summarize; any H, W is accepted.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
@@ -108,6 +108,7 @@ class ResNet(nn.Module):
     bottleneck: bool = False
     stem: str = "imagenet"
     stride_in_1x1: bool = False
+    width: int = 64
     num_classes: int = 1000
     input_shape: Sequence[int] = (224, 224, 3)
     dtype: Any = None
@@ -136,19 +137,20 @@ class ResNet(nn.Module):
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
         keep = ActivationRecorder(capture_activations)
         kernel, strides, pad = self._stem_layers()[0][1][0]
-        x = Conv2D(64, kernel, strides, pad, use_bias=False, dtype=self.dtype, name="stem_conv")(x)
+        x = Conv2D(self.width, kernel, strides, pad, use_bias=False, dtype=self.dtype,
+                   name="stem_conv")(x)
         x = BatchNorm(use_running_average=not train, dtype=self.dtype, axis_name=self.axis_name,
                       name="stem_bn")(x)
         x = keep("stem_conv", Activation("relu")(x))
         if self.stem == "imagenet":
             x = keep("stem_pool", MaxPool2D(3, strides=2, padding=1)(x))
-        for s, (blocks, width) in enumerate(zip(self.stage_sizes, STAGE_WIDTHS), start=1):
+        block = (functools.partial(Bottleneck, stride_in_1x1=self.stride_in_1x1)
+                 if self.bottleneck else BasicBlock)
+        for s, blocks in enumerate(self.stage_sizes, start=1):
             for b in range(1, blocks + 1):
                 strides = 2 if s > 1 and b == 1 else 1
-                extra = {"stride_in_1x1": self.stride_in_1x1} if self.bottleneck else {}
-                block = Bottleneck if self.bottleneck else BasicBlock
-                x = block(width, strides, dtype=self.dtype, axis_name=self.axis_name,
-                          name=f"stage{s}_block{b}", **extra)(x, train=train)
+                x = block(self.width * 2 ** (s - 1), strides, dtype=self.dtype,
+                          axis_name=self.axis_name, name=f"stage{s}_block{b}")(x, train=train)
                 x = keep(f"stage{s}_block{b}", x)
         x = keep("avgpool", GlobalAvgPool2D()(x))
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))

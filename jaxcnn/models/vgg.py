@@ -35,6 +35,8 @@ class VGG(nn.Module):
 
     Attributes:
       depth: 11, 13, 16 or 19 weight layers.
+      widths: filters of the five blocks (the paper's by default; smaller for quick tests).
+      fc_width: units of fc1 and fc2.
       batch_norm: BatchNorm after every convolution (torchvision's `vgg16_bn`).
       num_classes: number of output logits.
       input_shape: (H, W, C) used to initialize and summarize; any H, W >= 32 is accepted.
@@ -45,6 +47,8 @@ class VGG(nn.Module):
 
     depth: int = 16
     batch_norm: bool = False
+    widths: Sequence[int] = WIDTHS
+    fc_width: int = 4096
     num_classes: int = 1000
     input_shape: Sequence[int] = (224, 224, 3)
     dropout_rate: float = 0.5
@@ -69,7 +73,7 @@ class VGG(nn.Module):
         relu = Activation("relu")
         norm = functools.partial(BatchNorm, use_running_average=not train, dtype=self.dtype,
                                  axis_name=self.axis_name)
-        for b, (convs, width) in enumerate(zip(CONVS_PER_BLOCK[self.depth], WIDTHS), start=1):
+        for b, (convs, width) in enumerate(zip(CONVS_PER_BLOCK[self.depth], self.widths), start=1):
             for i in range(1, convs + 1):
                 layer = f"block{b}_conv{i}"
                 x = Conv2D(width, 3, padding=1, dtype=self.dtype, name=layer)(x)
@@ -80,7 +84,7 @@ class VGG(nn.Module):
         x = AdaptiveAvgPool2D(POOLED_SIZE)(x)
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):
-            x = keep(layer, relu(Dense(4096, dtype=self.dtype, name=layer)(x)))
+            x = keep(layer, relu(Dense(self.fc_width, dtype=self.dtype, name=layer)(x)))
             x = Dropout(self.dropout_rate)(x, deterministic=not train)
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)
