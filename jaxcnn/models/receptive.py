@@ -137,21 +137,29 @@ def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int] | Non
       {layer name: ((first row, last row), (first column, last column))} of input pixels.
     """
     shape, geometry = _geometry(model, input_shape)
+    if shape != tuple(model.input_shape):
+        model = model.clone(input_shape=shape)  # models that flatten take only their own size
     names = list(layers) if layers is not None else [name for name, _ in geometry]
     x = jnp.ones((1, *shape), jnp.float32)
     variables = _probe_variables(jax.eval_shape(model.init, jax.random.key(0), x))
 
-    def features(image):
+    def features(variables, image):
         with nn.intercept_methods(_average_instead_of_max):
             _, acts = model.apply(variables, image, capture_activations=True)
         return {name: acts[name] for name in names}
 
-    acts, vjp = jax.vjp(features, x)
-    cotangents = {name: jnp.zeros((len(names), *a.shape), a.dtype) for name, a in acts.items()}
-    for row, name in enumerate(names):
-        _, h, w, _ = acts[name].shape
-        cotangents[name] = cotangents[name].at[row, 0, h // 2, w // 2, 0].set(1.0)
-    grads = np.asarray(jax.vmap(lambda ct: vjp(ct)[0])(cotangents))
+    def gradients(variables, image):
+        acts, vjp = jax.vjp(lambda image: features(variables, image), image)
+        cotangents = {}
+        for name, act in acts.items():  # row r of the batch: the centre unit of layer r
+            _, h, w, _ = act.shape
+            one_hot = jnp.zeros((len(names), *act.shape), act.dtype)
+            cotangents[name] = one_hot.at[names.index(name), 0, h // 2, w // 2, 0].set(1.0)
+        return jax.vmap(lambda ct: vjp(ct)[0])(cotangents)
+
+    # The probe weights go in as arguments: closed over, they become constants that
+    # XLA:CPU (jax 0.10) was seen to fold into wrong (all-zero) VGG-16 block-3 features.
+    grads = np.asarray(jax.jit(gradients)(variables, x))
     regions = {}
     for row, name in enumerate(names):
         seen = np.abs(grads[row, 0]).sum(axis=-1) > 0

@@ -129,12 +129,16 @@ def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summa
 
     Args:
       model: a jaxcnn model (fields `input_shape`; `capture_activations` in its call).
-      input_shape: (H, W, C) to trace with; defaults to `model.input_shape`.
+      input_shape: (H, W, C) to trace with; defaults to `model.input_shape`. The model is
+        rebuilt for it (`model.clone(input_shape=...)`), so models that flatten a feature
+        map are summarized at that size too.
 
     Returns:
       A `Summary`; print it for the table, read `.rows` and `.totals` for the numbers.
     """
     shape = tuple(input_shape or model.input_shape)
+    if shape != tuple(model.input_shape):
+        model = model.clone(input_shape=shape)
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     rows = _rows(model, variables, x)
