@@ -165,6 +165,16 @@ def test_bad_input_shapes_are_refused_before_compiling(name, shape, message):
         jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, *shape), jnp.float32))
 
 
+@pytest.mark.parametrize("model,message", [
+    (models.VGG(depth=17), r"VGG depth must be one of \[11, 13, 16, 19\], got 17"),
+    (models.ResNet(stem="mnist"), r"ResNet stem must be one of \('imagenet', 'cifar'\), got 'mnist'"),
+    (models.CNN4(padding="FULL"), r"CNN4 padding must be 'VALID' or 'SAME', got 'FULL'"),
+])
+def test_bad_architecture_fields_are_refused(model, message):
+    with pytest.raises(ValueError, match=message):
+        variable_shapes(model)
+
+
 def test_cnn4_built_too_small_says_the_smallest_size():
     model = models.create("cnn4", input_shape=(40, 40, 3))
     with pytest.raises(ValueError, match="at least 46x46"):

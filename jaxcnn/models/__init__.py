@@ -3,6 +3,9 @@
 `create(name, **kwargs)` builds a registered model, `names()` lists them, and
 `layer_names(model)` lists the named activations a model returns with
 `capture_activations=True` (computed with `jax.eval_shape`, nothing allocated).
+Families: LeNet-5 (lenet.py), cnn4 (cnn4.py), AlexNet (alexnet.py), VGG (vgg.py),
+ResNet (resnet.py). Tools: `summary.summary` (per-layer table), `receptive.receptive_field`
+(analytic and measured receptive fields), `convert` (PyTorch and Keras weights).
 """
 from __future__ import annotations
 
@@ -83,4 +86,5 @@ def layer_names(model: nn.Module) -> list[str]:
     return order
 
 
-__all__ = ["AlexNet", "CNN4", "LeNet5", "ResNet", "VGG", "check_input", "create", "layer_names", "names"]
+__all__ = ["AlexNet", "CNN4", "LeNet5", "ResNet", "VGG", "check_input", "create", "layer_names",
+           "names"]

@@ -52,11 +52,13 @@ class AlexNet(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False, capture_activations: bool = False):
-        check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), "AlexNet")
+        smallest = smallest_input_size(self.spatial_layers())
+        check_image_size(x, self.input_shape, smallest, "AlexNet")
         keep = ActivationRecorder(capture_activations)
         relu = Activation("relu")
         for name, features, kernel, stride, pad in CONVS:
-            conv = Conv2D(features, kernel, strides=stride, padding=pad, dtype=self.dtype, name=name)
+            conv = Conv2D(features, kernel, strides=stride, padding=pad, dtype=self.dtype,
+                          name=name)
             x = keep(name, relu(conv(x)))
             if name in POOL_AFTER:
                 x = keep(POOL_AFTER[name], MaxPool2D(3, strides=2)(x))

@@ -42,7 +42,8 @@ class CNN4(nn.Module):
         pad = {"VALID": 0, "SAME": 1}[self.padding.upper()]
         layers: SpatialLayers = []
         for b in range(1, len(WIDTHS) + 1):
-            layers += [(f"block{b}_conv", (Window(3, 1, pad),)), (f"block{b}_pool", (Window(2, 2),))]
+            layers.append((f"block{b}_conv", (Window(3, 1, pad),)))
+            layers.append((f"block{b}_pool", (Window(2, 2),)))
         return layers
 
     @nn.compact

@@ -81,7 +81,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int] | None = None
     fields = {}
     for name, windows in layers:
         for w in windows:
-            size, start, jump = size + (w.kernel - 1) * jump, start - w.padding * jump, jump * w.stride
+            size, start = size + (w.kernel - 1) * jump, start - w.padding * jump
+            jump *= w.stride
         n = output_size(n, windows)
         fields[name] = ReceptiveField(size, jump, start, n)
     return fields

@@ -3,8 +3,9 @@
 ImageNet stem: 7x7 conv stride 2 (pad 3), BatchNorm, relu, 3x3 max pool stride 2 (pad 1).
 CIFAR stem: 3x3 conv (pad 1), BatchNorm, relu, no pool. Then four stages (64, 128, 256,
 512 filters by default: `width` doubled per stage) of basic blocks (two 3x3 convs;
-ResNet-18/34) or bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion; ResNet-50), the first block of stages 2-4 with stride 2 and a
-1x1 conv + BatchNorm projection wherever the shape changes; global average pool; logits.
+ResNet-18/34) or bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion; ResNet-50), the first
+block of stages 2-4 with stride 2 and a 1x1 conv + BatchNorm projection wherever the shape
+changes; global average pool; logits.
 Strides sit on the 3x3 conv as in torchvision ("v1.5"); `stride_in_1x1=True` puts them on
 the first 1x1 conv as in the original paper and keras.applications. With 1000 classes:
 ResNet-18 11,689,512 and ResNet-50 25,557,032 parameters.

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn import ops
 from jaxcnn.layers import Conv2D, Dense
 
 
@@ -71,7 +72,7 @@ class Summary:
 def _flops(module: nn.Module, x, y) -> int:
     """2 x multiply-accumulates of one conv or dense call (0 for other modules)."""
     if isinstance(module, Conv2D):
-        kh, kw = (module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else module.kernel_size
+        kh, kw = ops.normalize_pair(module.kernel_size, "kernel_size")
         return 2 * int(np.prod(y.shape[1:])) * kh * kw * (x.shape[-1] // module.groups)
     if isinstance(module, Dense):
         return 2 * int(np.prod(y.shape[1:])) * x.shape[-1]

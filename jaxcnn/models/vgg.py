@@ -66,7 +66,8 @@ class VGG(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False, capture_activations: bool = False):
         if self.depth not in CONVS_PER_BLOCK:
-            raise ValueError(f"VGG depth must be one of {sorted(CONVS_PER_BLOCK)}, got {self.depth}.")
+            raise ValueError(f"VGG depth must be one of {sorted(CONVS_PER_BLOCK)}, got "
+                             f"{self.depth}.")
         name = f"VGG-{self.depth}{'-BN' if self.batch_norm else ''}"
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
         keep = ActivationRecorder(capture_activations)
