@@ -50,7 +50,7 @@ class CNN4(nn.Module):
     def __call__(self, x, train: bool = False, capture_activations: bool = False):
         if self.padding.upper() not in ("VALID", "SAME"):
             raise ValueError(f"CNN4 padding must be 'VALID' or 'SAME', got {self.padding!r}.")
-        check_input(x, self.input_shape, "CNN4")
+        check_input(x, self.input_shape, "CNN4 (its flatten fixes the image size)")
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), "CNN4")
         keep = ActivationRecorder(capture_activations)
         relu = Activation("relu")
