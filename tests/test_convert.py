@@ -163,9 +163,11 @@ def test_resnet_from_torch_state_dict(bottleneck, stem):
 
 
 # ---------------------------------------------------------------- Keras import
-def write_keras_h5(path, layers):
-    """Writes {layer: {weight: array}} in the layout of Keras' HDF5 weight files."""
-    with h5py.File(path, "w") as f:
+def write_keras_h5(path, layers, whole_model=False):
+    """Writes {layer: {weight: array}} in the layout of Keras' HDF5 weight files
+    (`save_weights`), or of a whole saved model (weights under "model_weights")."""
+    with h5py.File(path, "w") as root:
+        f = root.create_group("model_weights") if whole_model else root
         f.attrs["layer_names"] = [name.encode() for name in layers] + [b"flatten"]
         f.create_group("flatten").attrs["weight_names"] = []  # layers without weights exist too
         for name, weights in layers.items():
@@ -175,12 +177,13 @@ def write_keras_h5(path, layers):
                 group.create_dataset(f"{name}/{w}:0", data=value)
 
 
-def test_vgg16_keras_h5_round_trip(tmp_path):
+@pytest.mark.parametrize("whole_model", [False, True])
+def test_vgg16_keras_h5_round_trip(tmp_path, whole_model):
     model = models.create("vgg16", input_shape=(32, 32, 3), **TINY_VGG)
     variables = numpy_variables(model, seed=1)
     layers = {("predictions" if name == "logits" else name): {k: np.asarray(v) for k, v in p.items()}
               for name, p in variables["params"].items()}
-    write_keras_h5(tmp_path / "vgg16.h5", layers)
+    write_keras_h5(tmp_path / "vgg16.h5", layers, whole_model)
     loaded = load_keras_weights(model, tmp_path / "vgg16.h5")
     jax.tree.map(np.testing.assert_array_equal, loaded, variables)
 
