@@ -87,3 +87,27 @@ def test_bad_split_and_channels_are_refused(tmp_path):
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_FILES):
         with pytest.raises(ValueError, match="split 'validation' of dataset 'mnist'"):
             data.load("mnist", "validation", data_dir=tmp_path)
+
+
+def test_any_random_access_source_is_a_dataset_and_labels_are_checked():
+    rng = np.random.default_rng(0)
+    examples = [{"image": rng.integers(0, 256, (6, 5), np.uint8), "label": i % 3} for i in range(7)]
+    ds = data.SourceDataset(examples, num_classes=3, image_shape=(4, 4, 1), name="mine")
+    batches = list(ds.batches(4))
+    assert [b["mask"].sum() for b in batches] == [4, 3] and batches[1]["image"][3].max() == 0
+    assert batches[0]["label"].tolist() == [0, 1, 2, 0]
+    examples[5]["label"] = 3
+    with pytest.raises(ValueError, match=r"'mine' has label 3 at example 5, outside \[0, num_classes=3\)"):
+        list(ds.batches(4))
+
+
+def test_fit_image_resizes_like_jax_image_resize():
+    from jaxcnn.data.catalog import fit_image
+    yy, xx = np.mgrid[0:28, 0:28]
+    smooth = (127 + 120 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.uint8)
+    for shape in ((14, 14, 1), (32, 40, 3)):
+        ours = fit_image(smooth, shape)
+        reference = data.resize_images(smooth[None, ..., None] / np.float32(255), shape[:2])[0]
+        assert ours.shape == shape and ours.dtype == np.float32
+        np.testing.assert_allclose(ours[2:-2, 2:-2], np.repeat(reference, shape[2], -1)[2:-2, 2:-2],
+                                   atol=0.03)

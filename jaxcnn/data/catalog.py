@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxcnn.data import builders
-from jaxcnn.data.arrays import ArrayDataset, convert_channels, masked_batch, resize_images
+from jaxcnn.data.arrays import ArrayDataset, convert_channels
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 
 IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
@@ -69,11 +69,10 @@ class SourceDataset:
         for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
                                     epoch=epoch, drop_remainder=drop_remainder,
                                     process_index=index, process_count=count, name=self.name):
-            images, labels = self.read(idx[mask])
-            padded_images = np.zeros((len(idx), *self.image_shape), np.float32)
-            padded_labels = np.zeros(len(idx), np.int32)
-            padded_images[mask], padded_labels[mask] = images, labels
-            yield masked_batch(padded_images, padded_labels, mask)
+            images = np.zeros((len(idx), *self.image_shape), np.float32)
+            labels = np.zeros(len(idx), np.int32)
+            images[mask], labels[mask] = self.read(idx[mask])  # padding rows stay zero
+            yield {"image": images, "label": labels, "mask": mask}
 
     def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
         """How many batches `batches()` yields for these arguments."""
@@ -121,16 +120,15 @@ def fit_image(image: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarra
     """
     if image.ndim == 2:
         image = image[..., None]
+    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    image = image.astype(np.float32) / np.float32(scale)
     height, width, channels = image_shape
-    if image.dtype == np.uint8:
-        if image.shape[:2] != (height, width):
-            # PIL's bilinear filter widens its support when shrinking, so it antialiases.
-            resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
-            image = np.asarray(resized.resize((width, height), Image.BILINEAR))
-            image = image[..., None] if image.ndim == 2 else image
-        image = image.astype(np.float32) / 255.0
-    else:
-        image = resize_images(image[None].astype(np.float32), (height, width))[0]
+    if image.shape[:2] != (height, width):
+        # PIL's bilinear filter widens its support when shrinking, so it antialiases; it
+        # resizes float32 ("F") images one channel at a time.
+        image = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(plane))
+                                     .resize((width, height), Image.BILINEAR))
+                          for plane in np.moveaxis(image, -1, 0)], axis=-1)
     return convert_channels(image, channels)
 
 
