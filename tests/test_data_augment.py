@@ -30,7 +30,7 @@ def test_augmentations_keep_shape_and_dtype_and_repeat_per_key(aug):
     assert out.shape == images.shape and out.dtype == images.dtype
     np.testing.assert_array_equal(out, aug(KEY, images))
     assert not np.array_equal(out, aug(jax.random.key(1), images))
-    copies = np.asarray(aug(KEY, images[:1].repeat(8, axis=0)))
+    copies = np.asarray(aug(KEY, images[:1].repeat(4, axis=0)))  # same shape: no recompile
     assert any(not np.array_equal(copies[0], other) for other in copies[1:])  # one draw per image
 
 

@@ -57,7 +57,8 @@ def _apply(augmentation: "Augmentation", key: jax.Array, images: jax.Array) -> j
 
 
 class Augmentation:
-    """Base: `__call__(key, images)` vmaps `transform(key, image)` over the batch, jitted."""
+    """Base: `__call__(key, images)` vmaps the subclass's `transform(key, image)` (one (H, W, C)
+    image) over the batch, jitted."""
 
     def __call__(self, key: jax.Array, images: jax.Array) -> jax.Array:
         """Augments a batch.
@@ -75,10 +76,6 @@ class Augmentation:
     def augment_batch(self, key: jax.Array, images: jax.Array) -> jax.Array:
         """The traced body of `__call__`: one key per image, vmapped `transform`."""
         return jax.vmap(self.transform)(jax.random.split(key, images.shape[0]), images)
-
-    def transform(self, key: jax.Array, image: jax.Array) -> jax.Array:
-        """Augments one (H, W, C) image; subclasses define it."""
-        raise TypeError(f"{type(self).__name__} does not define transform(key, image).")
 
 
 def warp(image: jax.Array, matrix: jax.Array, offset: jax.Array, fill_mode: str = "reflect",
