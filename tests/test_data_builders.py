@@ -98,4 +98,4 @@ def test_a_short_fit_on_shapes_learns_well_above_chance(data_dir, shapes_train):
     model = models.create("lenet5", num_classes=8, input_shape=(32, 32, 3))
     _, history = jaxcnn.fit(model, shapes_train, test, epochs=3, batch_size=64,
                             learning_rate=3e-3, progress=False)
-    assert history[-1]["eval_accuracy"] > 0.6, history  # chance is 1/8
+    assert history[-1]["eval_accuracy"] > 0.9, history  # chance is 1/8; 0.984 measured
