@@ -127,7 +127,7 @@ def fit_image(image: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarra
         # PIL's bilinear filter widens its support when shrinking, so it antialiases; it
         # resizes float32 ("F") images one channel at a time.
         image = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(plane))
-                                     .resize((width, height), Image.BILINEAR))
+                                     .resize((width, height), Image.Resampling.BILINEAR))
                           for plane in np.moveaxis(image, -1, 0)], axis=-1)
     return convert_channels(image, channels)
 

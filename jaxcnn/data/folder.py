@@ -89,7 +89,7 @@ def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, li
             skipped.append(str(path.relative_to(root)))
             continue
         if size is not None:
-            image = image.resize((size[1], size[0]), Image.BILINEAR)
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         elif first is None:
             first = (path, image.size)
         elif image.size != first[1]:
