@@ -83,3 +83,22 @@ def test_split_is_stratified_and_deterministic():
     assert (len(train), len(test)) == (24, 6)
     assert np.bincount(test.labels).tolist() == [2, 2, 2]
     np.testing.assert_array_equal(test.images, data.split(ds, 0.2, seed=1)[1].images)
+
+
+def test_convert_channels_uses_luma_and_repeats_gray():
+    rgb = np.random.default_rng(0).uniform(size=(2, 3, 3, 3)).astype(np.float32)
+    gray = data.convert_channels(rgb, 1)
+    np.testing.assert_allclose(gray[..., 0], 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1]
+                               + 0.114 * rgb[..., 2], rtol=1e-6)
+    np.testing.assert_array_equal(data.convert_channels(gray, 3), np.repeat(gray, 3, axis=-1))
+    with pytest.raises(ValueError, match="cannot convert images with 3 channels to 2"):
+        data.convert_channels(rgb, 2)
+
+
+def test_class_names_must_name_every_class():
+    ds = data.from_arrays(np.zeros((2, 2, 2)), [0, 1], class_names=["cat", "dog"])
+    assert ds.class_names == ("cat", "dog")
+    assert data.split(data.from_arrays(np.zeros((10, 2, 2)), np.arange(10) % 2,
+                                       class_names=["a", "b"]), 0.2)[0].class_names == ("a", "b")
+    with pytest.raises(ValueError, match="class_names has 1 names but there are num_classes=2"):
+        data.from_arrays(np.zeros((2, 2, 2)), [0, 1], class_names=["cat"])

@@ -1,36 +1,35 @@
-"""Datasets and batches: embedded datasets, the user's own arrays, and a loader by name.
+"""Datasets and batches: TFDS catalog datasets, embedded datasets, the user's own images.
 
-Every dataset here is an `ArrayDataset` (float32 NHWC images in [0, 1], int32 labels)
-whose `batches()` feed `jaxcnn.fit` and the train/eval steps.
+Every dataset here has one protocol, which `jaxcnn.fit` and the train/eval steps use:
+`batches(batch_size, *, shuffle, seed, epoch, drop_remainder, process_index,
+process_count)` yielding `{"image": float32 NHWC in [0, 1], "label": int32, "mask": bool}`,
+`num_batches(batch_size, drop_remainder)`, `image_shape`, `num_classes`, `name`, `len()`.
+
+- `load(name, split)`: any TFDS image-classification dataset, or the embedded `digits`
+  and `shapes`, read through `tfds.data_source` (no TensorFlow).
+- `from_arrays(images, labels)`, `from_folder(directory)`: the user's own data.
+- `shard_for_pmap`, `shard_batch`, `prefetch_to_device`: batches placed for pmap,
+  sharded jit, or ahead of time on the device.
+- `jaxcnn.data.augment`: jitted augmentations for training batches.
 """
 from __future__ import annotations
 
-from jaxcnn.data.arrays import ArrayDataset, Batch, from_arrays, resize_images, split
+from jaxcnn.data import augment, builders, shapes
+from jaxcnn.data.arrays import (ArrayDataset, convert_channels, from_arrays, resize_images,
+                                split)
+from jaxcnn.data.batching import (Batch, batch_sharding, prefetch_to_device, shard_batch,
+                                  shard_for_pmap)
+from jaxcnn.data.catalog import DatasetNotPreparedError, SourceDataset, catalog_names, load
 from jaxcnn.data.digits import digits
-
-_EMBEDDED = {"digits": digits}
+from jaxcnn.data.folder import from_folder
 
 
 def names() -> list[str]:
-    """Names of the datasets `load` knows."""
-    return sorted(_EMBEDDED)
+    """The embedded dataset names; `load` also takes any name of `catalog_names()`."""
+    return list(builders.EMBEDDED)
 
 
-def load(name: str, split: str = "train", image_size: int | tuple[int, int] | None = None) -> ArrayDataset:
-    """Loads a dataset by name.
-
-    Args:
-      name: a name from `names()`.
-      split: which split, e.g. "train" or "test".
-      image_size: resize images to this size.
-
-    Returns:
-      An `ArrayDataset`.
-    """
-    if name not in _EMBEDDED:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(names())}.")
-    return _EMBEDDED[name](split, image_size=image_size)
-
-
-__all__ = ["ArrayDataset", "Batch", "digits", "from_arrays", "load", "names", "resize_images",
-           "split"]
+__all__ = ["ArrayDataset", "Batch", "DatasetNotPreparedError", "SourceDataset", "augment",
+           "batch_sharding", "builders", "catalog_names", "convert_channels", "digits",
+           "from_arrays", "from_folder", "load", "names", "prefetch_to_device",
+           "resize_images", "shapes", "shard_batch", "shard_for_pmap", "split"]

@@ -14,7 +14,7 @@ from typing import Iterator
 import jax
 import numpy as np
 
-Batch = dict[str, np.ndarray]
+from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,12 +26,14 @@ class ArrayDataset:
       labels: int32 array (N,) with values in [0, num_classes).
       num_classes: number of classes.
       name: a readable name used in messages and run records.
+      class_names: optional readable name of each class.
     """
 
     images: np.ndarray
     labels: np.ndarray
     num_classes: int
     name: str = "arrays"
+    class_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -42,55 +44,47 @@ class ArrayDataset:
         return tuple(self.images.shape[1:])
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                epoch: int = 0, drop_remainder: bool = False) -> Iterator[Batch]:
+                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
+                process_count: int | None = None) -> Iterator[Batch]:
         """Iterates over the dataset once.
 
         Args:
-          batch_size: examples per batch.
+          batch_size: examples per global batch (summed over processes).
           shuffle: permute the examples, deterministically from `(seed, epoch)`.
           seed: the run's seed.
           epoch: the epoch number; a different epoch gives a different order.
           drop_remainder: drop the last incomplete batch (training). Otherwise the last
             batch is padded to `batch_size` with rows whose `mask` is False (evaluation).
+          process_index: this process's index (default `jax.process_index()`).
+          process_count: number of processes (default `jax.process_count()`); each yields
+            only its `batch_size // process_count` rows of every global batch.
 
         Returns:
-          An iterator of batches `{"image": (B,H,W,C) float32, "label": (B,) int32,
-          "mask": (B,) bool}`.
+          An iterator of batches `{"image": (b,H,W,C) float32, "label": (b,) int32,
+          "mask": (b,) bool}` with `b = batch_size // process_count`.
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-        n = len(self)
-        if drop_remainder and batch_size > n:
-            raise ValueError(
-                f"batch_size={batch_size} is larger than the {n} examples of dataset "
-                f"'{self.name}', so no full batch exists; use a batch_size <= {n}.")
-        order = np.arange(n)
-        if shuffle:
-            order = np.random.default_rng([seed, epoch]).permutation(n)
-        stop = n - n % batch_size if drop_remainder else n
-        for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
-            yield _padded_batch(self.images[idx], self.labels[idx], batch_size)
+        index, count = resolve_process(process_index, process_count)
+        for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
+                                    epoch=epoch, drop_remainder=drop_remainder,
+                                    process_index=index, process_count=count, name=self.name):
+            yield masked_batch(self.images[idx], self.labels[idx], mask)
 
     def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
         """How many batches `batches()` yields for these arguments."""
-        return len(self) // batch_size if drop_remainder else -(-len(self) // batch_size)
+        return count_batches(len(self), batch_size, drop_remainder)
 
 
-def _padded_batch(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Batch:
-    """Pads a possibly short batch to `batch_size` rows and marks the real ones."""
-    real = images.shape[0]
-    mask = np.arange(batch_size) < real
-    if real < batch_size:
-        pad = batch_size - real
-        images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
-        labels = np.concatenate([labels, np.zeros((pad,), labels.dtype)])
+def masked_batch(images: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> Batch:
+    """Builds a batch whose padding rows (mask False) hold zero images and label 0."""
+    if not mask.all():
+        images = np.where(mask[:, None, None, None], images, np.zeros((), images.dtype))
+        labels = np.where(mask, labels, np.zeros((), labels.dtype))
     return {"image": images, "label": labels, "mask": mask}
 
 
 def from_arrays(images, labels, *, num_classes: int | None = None,
                 image_size: int | tuple[int, int] | None = None,
-                name: str = "arrays") -> ArrayDataset:
+                name: str = "arrays", class_names=None) -> ArrayDataset:
     """Wraps the user's own NumPy arrays as a dataset.
 
     Args:
@@ -100,6 +94,7 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
       num_classes: number of classes; defaults to `max(labels) + 1`.
       image_size: resize every image to this (H, W) (or HxH for an int), bilinearly.
       name: a readable name for messages.
+      class_names: optional name of each class, `num_classes` of them.
 
     Returns:
       An `ArrayDataset`.
@@ -134,10 +129,15 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
             f"labels must lie in [0, num_classes={num_classes}), got {int(labels[bad][0])} "
             f"at index {int(np.flatnonzero(bad)[0])}; pass the right num_classes or fix "
             "the labels.")
+    if class_names is not None:
+        class_names = tuple(str(c) for c in class_names)
+        if len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names but there are "
+                             f"num_classes={num_classes} classes; give one name per class.")
     images = _to_unit_float(images)
     if image_size is not None:
         images = resize_images(images, image_size)
-    return ArrayDataset(images, labels, int(num_classes), name)
+    return ArrayDataset(images, labels, int(num_classes), name, class_names)
 
 
 def _to_unit_float(images: np.ndarray) -> np.ndarray:
@@ -171,6 +171,30 @@ def resize_images(images: np.ndarray, image_size: int | tuple[int, int]) -> np.n
     return np.asarray(out, dtype=np.float32)
 
 
+def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Converts float images (..., C) between grayscale (C=1) and RGB (C=3).
+
+    RGB to grayscale uses the ITU-R 601 luma weights (as PIL's "L" mode does).
+
+    Args:
+      images: float array whose last axis is 1 or 3 channels.
+      channels: the wanted number of channels, 1 or 3.
+
+    Returns:
+      The images with `channels` channels (the input itself when it already has them).
+    """
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if (have, channels) == (1, 3):
+        return np.repeat(images, 3, axis=-1)
+    if (have, channels) == (3, 1):
+        luma = np.array([0.299, 0.587, 0.114], images.dtype)
+        return (images @ luma)[..., None].astype(images.dtype)
+    raise ValueError(f"cannot convert images with {have} channels to {channels}; only "
+                     "grayscale (1) <-> RGB (3) conversions are supported.")
+
+
 def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
     """Splits a dataset into (train, held-out) deterministically, stratified by class.
 
@@ -195,7 +219,7 @@ def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[A
     is_test[test_idx] = True
 
     def part(sel: np.ndarray, suffix: str) -> ArrayDataset:
-        return ArrayDataset(dataset.images[sel], dataset.labels[sel], dataset.num_classes,
-                            f"{dataset.name}:{suffix}")
+        return dataclasses.replace(dataset, images=dataset.images[sel],
+                                   labels=dataset.labels[sel], name=f"{dataset.name}:{suffix}")
 
     return part(~is_test, "train"), part(is_test, "test")

@@ -1,0 +1,265 @@
+"""Image-classification datasets by name, read from TFDS without TensorFlow.
+
+Contract: `load(name, split)` returns a dataset with the same protocol as `ArrayDataset`
+(`batches`, `num_batches`, `image_shape`, `num_classes`, `name`, `len`): float32 NHWC
+images in [0, 1] resized to `image_size`, int32 labels. Any TFDS catalog dataset with an
+image and a class label works (mnist, fashion_mnist, kmnist, emnist, cifar10, cifar100,
+svhn_cropped, cats_vs_dogs, imagenette, ...), as do the embedded `digits` and `shapes`.
+Data are read through `tfds.data_source` (ArrayRecord random access, no TensorFlow).
+A split small enough is decoded once into memory (`ArrayDataset`); a larger one is read,
+decoded and resized batch by batch (`SourceDataset`; wrap its batches in
+`prefetch_to_device` so reading overlaps the train step).
+
+Catalog datasets must be prepared once as ArrayRecord, which needs the internet and,
+for most image datasets, TensorFlow: `tfds build NAME --file_format=array_record`.
+The embedded datasets prepare themselves on first use, offline.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import pathlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from jaxcnn.data import builders
+from jaxcnn.data.arrays import ArrayDataset, convert_channels
+from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
+
+IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
+
+
+class DatasetNotPreparedError(ValueError):
+    """A catalog dataset is not in `data_dir` and could not be prepared here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceDataset:
+    """A dataset read batch by batch from a random-access source (a TFDS data source).
+
+    Attributes:
+      source: a sequence of examples (dicts holding `image_key` and `label_key`).
+      num_classes: number of classes.
+      image_shape: (H, W, C) of the images the batches hold (after resizing).
+      name: a readable name used in messages and run records.
+      class_names: optional readable name of each class.
+      image_key: key of the image in an example.
+      label_key: key of the label in an example.
+    """
+
+    source: Sequence[dict[str, Any]]
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    name: str
+    class_names: tuple[str, ...] | None = None
+    image_key: str = "image"
+    label_key: str = "label"
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
+                process_count: int | None = None) -> Iterator[Batch]:
+        """Reads the dataset once; arguments and batches as `ArrayDataset.batches`."""
+        index, count = resolve_process(process_index, process_count)
+        for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
+                                    epoch=epoch, drop_remainder=drop_remainder,
+                                    process_index=index, process_count=count, name=self.name):
+            images = np.zeros((len(idx), *self.image_shape), np.float32)
+            labels = np.zeros(len(idx), np.int32)
+            images[mask], labels[mask] = self.read(idx[mask])  # padding rows stay zero
+            yield {"image": images, "label": labels, "mask": mask}
+
+    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
+        """How many batches `batches()` yields for these arguments."""
+        return count_batches(len(self), batch_size, drop_remainder)
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reads, decodes and resizes the examples at `indices`.
+
+        Args:
+          indices: example indices.
+
+        Returns:
+          `(images, labels)`: (n, H, W, C) float32 in [0, 1] and (n,) int32.
+        """
+        examples = [self.source[int(i)] for i in indices]
+        images = np.stack([fit_image(np.asarray(ex[self.image_key]), self.image_shape)
+                           for ex in examples])
+        labels = np.array([ex[self.label_key] for ex in examples], np.int32)
+        bad = (labels < 0) | (labels >= self.num_classes)
+        if bad.any():
+            raise ValueError(
+                f"dataset '{self.name}' has label {labels[bad][0]} at example "
+                f"{int(indices[bad][0])}, outside [0, num_classes={self.num_classes}); fix the "
+                "labels or pass the right num_classes.")
+        return images, labels
+
+    def to_arrays(self, chunk_size: int = 1024) -> ArrayDataset:
+        """Decodes every example into memory as an `ArrayDataset` (same order)."""
+        parts = [self.read(np.arange(start, min(start + chunk_size, len(self))))
+                 for start in range(0, len(self), chunk_size)]
+        return ArrayDataset(np.concatenate([p[0] for p in parts]),
+                            np.concatenate([p[1] for p in parts]), self.num_classes, self.name,
+                            self.class_names)
+
+
+def fit_image(image: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """Turns one decoded image into float32 in [0, 1] of exactly `image_shape`.
+
+    Args:
+      image: (H, W) or (H, W, C) uint8 (0..255) or float (in [0, 1]) image.
+      image_shape: the wanted (H, W, C); 1 <-> 3 channels are converted.
+
+    Returns:
+      A float32 (H, W, C) array.
+    """
+    if image.ndim == 2:
+        image = image[..., None]
+    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    image = image.astype(np.float32) / np.float32(scale)
+    height, width, channels = image_shape
+    if image.shape[:2] != (height, width):
+        # PIL's bilinear filter widens its support when shrinking, so it antialiases; it
+        # resizes float32 ("F") images one channel at a time.
+        image = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(plane))
+                                     .resize((width, height), Image.Resampling.BILINEAR))
+                          for plane in np.moveaxis(image, -1, 0)], axis=-1)
+    return convert_channels(image, channels)
+
+
+def catalog_names() -> list[str]:
+    """Names of every dataset TFDS knows here (catalog and embedded)."""
+    return tfds.list_builders(with_community_datasets=False)
+
+
+def check_name(name: str) -> None:
+    """Refuses a dataset name TFDS does not know, suggesting the closest ones."""
+    base = name.split("/")[0].split(":")[0]
+    known = catalog_names()
+    if base not in known:
+        close = difflib.get_close_matches(base, known, n=5, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "see tfds.list_builders()."
+        raise ValueError(f"unknown dataset {name!r}: not in the TFDS catalog nor embedded "
+                         f"({', '.join(builders.EMBEDDED)}); {hint}")
+
+
+def not_prepared_message(builder: tfds.core.DatasetBuilder, reason: str) -> str:
+    """How to prepare a catalog dataset, or where to put a prepared copy."""
+    name, root = builder.name, pathlib.Path(builder.data_dir_root)
+    version_dir = pathlib.Path(builder.data_dir).relative_to(root)
+    return (
+        f"dataset '{name}' is not prepared in {root} ({reason}). Prepare it once as ArrayRecord "
+        "on a machine with internet access (TFDS needs TensorFlow to encode most image "
+        "datasets: pip install tensorflow):\n"
+        f"    tfds build {name} --data_dir={root} --file_format=array_record\n"
+        f"or copy a prepared copy so that {root / version_dir} holds dataset_info.json, "
+        f"features.json and the {name}-*.array_record-* files, or pass data_dir= (or set "
+        f"TFDS_DATA_DIR) to the folder that already holds {name}/. A copy prepared as "
+        "TFRecord converts with `tfds convert_format --dataset_version_dir=DIR "
+        "--out_file_format=array_record`.")
+
+
+def prepared_builder(name: str, data_dir: str | pathlib.Path | None,
+                     download: bool) -> tfds.core.DatasetBuilder:
+    """The TFDS builder of `name`, prepared as ArrayRecord (on first use if allowed).
+
+    Args:
+      name: a TFDS name, optionally with config and version ("shapes/64x64:1.0.0").
+      data_dir: the TFDS data directory; None for TFDS's default.
+      download: prepare a catalog dataset that is missing (needs the internet).
+        Embedded datasets are always prepared, offline.
+
+    Returns:
+      A builder whose data are on disk.
+    """
+    check_name(name)
+    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    if builder.is_prepared():
+        return builder
+    embedded = builder.name in builders.EMBEDDED
+    if not (download or embedded):
+        raise DatasetNotPreparedError(not_prepared_message(builder, "download=False"))
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    except Exception as err:  # network, TensorFlow or permission errors alike
+        builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+        if builder.is_prepared():  # another process prepared it at the same time
+            return builder
+        if embedded:
+            raise
+        raise DatasetNotPreparedError(
+            not_prepared_message(builder, f"preparing it failed: {type(err).__name__}: {err}")
+        ) from err
+    return builder
+
+
+def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] | None = None,
+         channels: int | None = None, data_dir: str | pathlib.Path | None = None,
+         download: bool = True, in_memory: bool | None = None) -> ArrayDataset | SourceDataset:
+    """Loads an image-classification dataset by its TFDS name.
+
+    Args:
+      name: a TFDS name ("mnist", "cifar10", "imagenette/160px-v2", "shapes", "digits").
+      split: a TFDS split ("train", "test", "train[:90%]", "train+test").
+      image_size: resize images to this (H, W) (or HxH for an int); required when the
+        dataset's images vary in size.
+      channels: 1 (grayscale) or 3 (RGB) to convert; None keeps the dataset's.
+      data_dir: the TFDS data directory; None for `$TFDS_DATA_DIR` or
+        `~/tensorflow_datasets`.
+      download: prepare a missing catalog dataset (needs the internet and usually
+        TensorFlow); with False a missing dataset raises at once.
+      in_memory: decode the whole split into memory; None decides by size (up to
+        `IN_MEMORY_MAX_BYTES` of float32 images).
+
+    Returns:
+      An `ArrayDataset` (in memory) or a `SourceDataset` (read per batch).
+
+    Raises:
+      ValueError: unknown name (with the closest names) or split, images of varying size
+        without `image_size`, bad `channels`.
+      DatasetNotPreparedError: the data are not in `data_dir` and cannot be prepared; the
+        message says how to prepare them or where to put them.
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None, got {channels!r}.")
+    builder = prepared_builder(name, data_dir, download)
+    image_key, label_key = builder.info.supervised_keys or ("image", "label")
+    label_feature = builder.info.features[label_key]
+    image_shape = _target_shape(name, builder.info.features[image_key].shape, image_size, channels)
+    try:
+        source = builder.as_data_source(split=split)
+    except NotImplementedError as err:
+        raise DatasetNotPreparedError(not_prepared_message(builder, str(err))) from err
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"split {split!r} of dataset {name!r} is not valid ({err}); use one of "
+                         f"{sorted(builder.info.splits) or ['train', 'test']}, optionally "
+                         "sliced like 'train[:90%]'.") from err
+    dataset = SourceDataset(source, int(label_feature.num_classes), image_shape,
+                            f"{name}:{split}", tuple(label_feature.names), image_key, label_key)
+    if in_memory is None:
+        in_memory = len(dataset) * int(np.prod(image_shape)) * 4 <= IN_MEMORY_MAX_BYTES
+    return dataset.to_arrays() if in_memory else dataset
+
+
+def _target_shape(name, feature_shape, image_size, channels) -> tuple[int, int, int]:
+    """The (H, W, C) the batches will hold, from the feature shape and the arguments."""
+    shape = tuple(feature_shape)
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if image_size is None:
+        if None in shape[:2]:
+            raise ValueError(f"dataset {name!r} has images of varying size {shape}; pass "
+                             "image_size=(height, width) to resize them, e.g. image_size=160.")
+        size = shape[:2]
+    else:
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f"image_size must be a positive int or (height, width), got "
+                             f"{image_size!r}.")
+    return (int(size[0]), int(size[1]), int(channels or shape[2] or 3))

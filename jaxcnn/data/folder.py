@@ -1,0 +1,115 @@
+"""A folder of images with one sub-folder per class (the Kaggle cats-vs-dogs layout).
+
+    directory/cat/cat.0.jpg, directory/cat/cat.1.jpg, ..., directory/dog/dog.0.jpg, ...
+
+Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` whose classes are
+the sub-folder names in sorted order (label i = i-th name, kept in `class_names`) and
+whose examples are in sorted path order. Images are decoded with PIL, converted to RGB
+or grayscale and resized bilinearly (antialiased) to `image_size`. Files PIL cannot read
+are skipped with a warning that names them, never given a label. Without `image_size`
+every image must have the same size. The decoded uint8 arrays are cached in an .npz file
+whose name is a hash of the folder's file list (paths, sizes, modification times) and the
+decoding arguments, so a changed folder is decoded again. A held-out set is taken with
+`jaxcnn.data.split(dataset, fraction, seed)` (stratified, deterministic).
+"""
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from jaxcnn.data.arrays import ArrayDataset, from_arrays
+
+CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
+
+
+def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, int] | None = None,
+                channels: int = 3, cache: bool = True,
+                cache_dir: str | pathlib.Path | None = None) -> ArrayDataset:
+    """Loads a folder of class sub-folders of images into memory.
+
+    Args:
+      directory: the folder holding one sub-folder of images per class.
+      image_size: resize every image to this (H, W) (or HxH for an int); None requires
+        all images to have the same size.
+      channels: 3 for RGB, 1 for grayscale.
+      cache: read and write the decoded arrays in an .npz cache.
+      cache_dir: where the cache lives; default `<directory>/.jaxcnn-cache`.
+
+    Returns:
+      An `ArrayDataset` named after the folder, with `class_names`.
+
+    Raises:
+      ValueError: a missing folder, no class sub-folders, no readable image, images of
+        mixed sizes without `image_size`, bad `channels`.
+    """
+    root = pathlib.Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
+                         "one sub-folder of images per class.")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    size = None
+    if image_size is not None:
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_names:
+        raise ValueError(f"directory {str(root)!r} has no class sub-folders; put the images of "
+                         "each class in their own sub-folder, e.g. cats/ and dogs/.")
+    files = [(path, label) for label, name in enumerate(class_names)
+             for path in sorted((root / name).rglob("*"))
+             if path.is_file() and not path.name.startswith(".")]
+    cache_file = _cache_path(root, files, size, channels, cache_dir)
+    if cache and cache_file.exists():
+        with np.load(cache_file) as npz:
+            images, labels, skipped = npz["images"], npz["labels"], list(npz["skipped"])
+    else:
+        images, labels, skipped = _decode_all(root, files, size, channels)
+        if cache:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache_file, images=images, labels=labels, skipped=np.array(skipped, str))
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {root}: "
+                      f"{', '.join(skipped)}", stacklevel=2)
+    return from_arrays(images, labels, num_classes=len(class_names), name=root.name,
+                       class_names=class_names)
+
+
+def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decodes every file; returns (uint8 images, labels, relative paths of skipped files)."""
+    images, labels, skipped, first = [], [], [], None
+    for path, label in files:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            skipped.append(str(path.relative_to(root)))
+            continue
+        if size is not None:
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        elif first is None:
+            first = (path, image.size)
+        elif image.size != first[1]:
+            (w, h), (w0, h0) = image.size, first[1]
+            raise ValueError(
+                f"images of mixed sizes: {path} is {h}x{w} but {first[0]} is {h0}x{w0} (HxW); "
+                "pass image_size=(height, width) to resize them all.")
+        images.append(np.asarray(image, np.uint8).reshape(image.size[1], image.size[0], channels))
+        labels.append(label)
+    if not images:
+        raise ValueError(f"no readable image in {root} ({len(files)} files, {len(skipped)} "
+                         "unreadable); put PNG/JPEG/... files in one sub-folder per class.")
+    return np.stack(images), np.array(labels, np.int32), skipped
+
+
+def _cache_path(root, files, size, channels, cache_dir) -> pathlib.Path:
+    """The cache file for this folder content and these decoding arguments."""
+    digest = hashlib.sha256(repr((CACHE_FORMAT, size, channels)).encode())
+    for path, label in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    folder = pathlib.Path(cache_dir) if cache_dir is not None else root / ".jaxcnn-cache"
+    return folder / f"{root.name}-{digest.hexdigest()[:20]}.npz"

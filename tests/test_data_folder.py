@@ -1,0 +1,91 @@
+"""jaxcnn.data.from_folder: the Kaggle cats-vs-dogs layout, decoded, resized and cached."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxcnn import data
+
+
+def _write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _folder(root, size=(12, 10), per_class=4):
+    """cats are red, dogs blue; one grayscale dog; returns the arrays written per class."""
+    rng = np.random.default_rng(0)
+    written = {"cats": [], "dogs": []}
+    for i in range(per_class):
+        cat = np.zeros((*size, 3), np.uint8)
+        cat[..., 0] = rng.integers(150, 256, size)
+        dog = np.zeros((*size, 3), np.uint8)
+        dog[..., 2] = rng.integers(150, 256, size)
+        _write(root / "cats" / f"cat.{i}.png", cat)
+        _write(root / "dogs" / f"dog.{i}.png", dog)
+        written["cats"].append(cat)
+        written["dogs"].append(dog)
+    _write(root / "dogs" / "dog.gray.png", np.full(size, 77, np.uint8))
+    return written
+
+
+def test_folder_classes_labels_and_exact_pixels(tmp_path):
+    written = _folder(tmp_path / "pets")
+    ds = data.from_folder(tmp_path / "pets")
+    assert ds.class_names == ("cats", "dogs") and ds.num_classes == 2 and ds.name == "pets"
+    assert len(ds) == 9 and ds.image_shape == (12, 10, 3) and ds.images.dtype == np.float32
+    assert ds.labels.tolist() == [0] * 4 + [1] * 5
+    np.testing.assert_array_equal(ds.images[0], written["cats"][0] / np.float32(255))
+    np.testing.assert_allclose(ds.images[8], 77 / 255, atol=1e-7)  # grayscale file -> RGB
+    assert ds.images[ds.labels == 0][..., 0].min() > 0.5 and ds.images[:4, ..., 2].max() == 0
+
+
+def test_resize_grayscale_and_a_deterministic_held_out_split(tmp_path):
+    _folder(tmp_path / "pets", size=(20, 16))
+    ds = data.from_folder(tmp_path / "pets", image_size=8, channels=1)
+    assert ds.image_shape == (8, 8, 1)
+    np.testing.assert_allclose(ds.images[8], 77 / 255, atol=1e-7)
+    train, held_out = data.split(ds, 0.25, seed=0)
+    assert (len(train), len(held_out)) == (7, 2) and sorted(held_out.labels) == [0, 1]
+    np.testing.assert_array_equal(held_out.images, data.split(ds, 0.25, seed=0)[1].images)
+
+
+def test_cache_is_reused_and_refreshed_when_the_folder_changes(tmp_path):
+    _folder(tmp_path / "pets")
+    cache = tmp_path / "cache"
+    first = data.from_folder(tmp_path / "pets", cache_dir=cache)
+    files = list(cache.glob("pets-*.npz"))
+    assert len(files) == 1
+    assert np.array_equal(data.from_folder(tmp_path / "pets", cache_dir=cache).images, first.images)
+    _write(tmp_path / "pets" / "cats" / "cat.new.png", np.zeros((12, 10, 3), np.uint8))
+    assert len(data.from_folder(tmp_path / "pets", cache_dir=cache)) == 10
+    assert len(list(cache.glob("pets-*.npz"))) == 2
+
+
+def test_corrupt_files_are_skipped_with_a_warning_that_names_them(tmp_path):
+    _folder(tmp_path / "pets")
+    (tmp_path / "pets" / "dogs" / "dog.broken.jpg").write_bytes(b"not an image at all")
+    (tmp_path / "pets" / "cats" / "cat.truncated.png").write_bytes(
+        (tmp_path / "pets" / "cats" / "cat.0.png").read_bytes()[:40])
+    for _ in range(2):  # decoded, then from the cache: the warning is given both times
+        with pytest.warns(UserWarning, match=r"skipped 2 .*cat.truncated.png.*dog.broken.jpg"):
+            ds = data.from_folder(tmp_path / "pets")
+        assert len(ds) == 9 and ds.labels.tolist() == [0] * 4 + [1] * 5
+
+
+def test_bad_folders_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="is not a folder"):
+        data.from_folder(tmp_path / "missing")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(ValueError, match="has no class sub-folders"):
+        data.from_folder(tmp_path / "flat")
+    _folder(tmp_path / "mixed")
+    _write(tmp_path / "mixed" / "dogs" / "dog.big.png", np.zeros((30, 20, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"mixed sizes: .*dog.big.png is 30x20 but .* is 12x10.*image_size"):
+        data.from_folder(tmp_path / "mixed", cache=False)
+    assert data.from_folder(tmp_path / "mixed", image_size=(6, 5)).image_shape == (6, 5, 3)
+    with pytest.raises(ValueError, match="channels must be 1 .* got 4"):
+        data.from_folder(tmp_path / "mixed", channels=4)
+    (tmp_path / "junk" / "a").mkdir(parents=True)
+    (tmp_path / "junk" / "a" / "x.png").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"no readable image .*1 files, 1 unreadable"):
+        data.from_folder(tmp_path / "junk")
