@@ -96,7 +96,7 @@ class Parallel:
             n = self.num_devices
             stacked = jax.tree.map(lambda x: jnp.stack([x] * n), state)
             return jax.device_put(stacked, NamedSharding(self.mesh, PartitionSpec(PMAP_AXIS)))
-        return jax.device_put(state, self.replicated)
+        return jax.tree.map(functools.partial(_replicate, sharding=self.replicated), state)
 
     def state_for_checkpoint(self, state: TrainState) -> TrainState:
         """One copy of a placed state (pmap keeps a copy per device)."""
@@ -120,6 +120,14 @@ class Parallel:
     def metrics(self, metrics: dict) -> dict:
         """Step metrics as scalars (pmap returns one identical copy per device)."""
         return jax.tree.map(lambda x: x[0], metrics) if self.strategy == "pmap" else metrics
+
+
+def _replicate(value: jax.Array, sharding: NamedSharding) -> jax.Array:
+    """A copy of `value` on every device of `sharding`, every process passing the same value."""
+    if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+        data = _replicate(jax.random.key_data(value), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
+    return jax.make_array_from_process_local_data(sharding, np.asarray(value))
 
 
 def _global_array(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
