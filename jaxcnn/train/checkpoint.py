@@ -6,11 +6,12 @@ opt_state, step and the PRNG key's data) and "meta" (JSON: the model's fingerpri
 position in the data, the history so far). Orbax writes a step into a temporary
 directory and renames it when complete, so a run killed mid-save never leaves a step
 that looks finished; the last `keep` steps are kept. `restore_latest` walks back from
-the newest step and warns about (then skips) any it cannot read, and refuses a
+the newest step and warns about (then skips and deletes) any it cannot read, and refuses a
 checkpoint of another model. In a multi-process run every process calls every method.
 """
 from __future__ import annotations
 
+import copy
 import pathlib
 import warnings
 from typing import Any
@@ -62,6 +63,8 @@ class Checkpoints:
         in the background (`wait` blocks until they are complete).
         """
         step = int(jax.device_get(state.step))
+        # A snapshot: the JSON is written in the background while the run mutates `meta`.
+        meta = copy.deepcopy(meta)
         self.manager.save(step, force=True, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_items(state)), meta=ocp.args.JsonSave(meta)))
 
@@ -87,20 +90,22 @@ class Checkpoints:
         Raises:
           ValueError: the checkpoint belongs to another model, or no step is readable.
         """
-        steps = self.steps()
+        steps, unreadable = self.steps(), []
         for step in reversed(steps):
             try:
                 meta = self._restore(step, meta=ocp.args.JsonRestore())["meta"]
             except Exception as err:  # Orbax and TensorStore raise many kinds on bad files
-                self._warn_unreadable(step, err)
+                unreadable.append(self._warn_unreadable(step, err))
                 continue
             self._check_fingerprint(meta.get("fingerprint"), expected)
             target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _items(like))
             try:
                 items = self._restore(step, state=ocp.args.StandardRestore(target))["state"]
             except Exception as err:
-                self._warn_unreadable(step, err)
+                unreadable.append(self._warn_unreadable(step, err))
                 continue
+            for bad in unreadable:  # the resumed run will save these steps again
+                self.manager.delete(bad)
             state = like.replace(params=items["params"], batch_stats=items["batch_stats"] or {},
                                  opt_state=items["opt_state"], step=items["step"],
                                  key=jax.random.wrap_key_data(items["key"]))
@@ -113,10 +118,12 @@ class Checkpoints:
     def _restore(self, step: int, **items) -> dict[str, Any]:
         return self.manager.restore(step, args=ocp.args.Composite(**items))
 
-    def _warn_unreadable(self, step: int, err: Exception) -> None:
+    def _warn_unreadable(self, step: int, err: Exception) -> int:
         warnings.warn(f"checkpoint step {step} in {self.directory} is corrupt or incomplete "
-                      f"({type(err).__name__}: {str(err)[:200]}); trying the previous one.",
+                      f"({type(err).__name__}: {str(err)[:200]}); trying the previous one "
+                      "(the unreadable one is deleted once another is restored).",
                       RuntimeWarning, stacklevel=3)
+        return step
 
     def _check_fingerprint(self, found: dict[str, Any] | None, expected: dict[str, Any]) -> None:
         if found != expected:
