@@ -68,6 +68,7 @@ def loss_names() -> list[str]:
     return sorted(_LOSSES)
 
 
+@functools.lru_cache(maxsize=None)
 def make_loss(name: str, label_smoothing: float = 0.0) -> LossFn:
     """A per-example loss `(logits, labels) -> (B,)` by name.
 
@@ -76,8 +77,8 @@ def make_loss(name: str, label_smoothing: float = 0.0) -> LossFn:
       label_smoothing: in [0, 1); 0 keeps the one-hot targets.
 
     Returns:
-      The loss function (a `functools.partial`, so equal arguments give equal functions
-      and a compiled step is reused).
+      The loss function; equal arguments give the same object, so steps compiled for
+      it are reused by later runs in the same process.
     """
     if name not in _LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(loss_names())}.")

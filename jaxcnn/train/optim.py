@@ -7,9 +7,12 @@ decay, the optimizer, and gradient accumulation around all of it. Unknown names 
 listing the valid ones. Weight decay is an Optax transformation applied to the kernels
 (parameters of rank >= 2), never a term hidden in the loss: coupled (added to the
 gradient, as in PyTorch) for every optimizer but adamw, whose decay is decoupled.
+Both builders return the same object for equal arguments: the optimizer is part of the
+train state's structure, so later runs in a process then reuse the compiled steps.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -38,6 +41,7 @@ def schedule_names() -> list[str]:
     return sorted(SCHEDULES)
 
 
+@functools.lru_cache(maxsize=None)
 def make_schedule(name: str, learning_rate: float, total_steps: int, *, warmup_steps: int = 0,
                   decay_every: int | None = None, decay_factor: float = 0.1) -> optax.Schedule:
     """A learning-rate schedule by name.
@@ -85,6 +89,7 @@ def _kernels(params):
     return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
+@functools.lru_cache(maxsize=None)
 def make_optimizer(name: str | optax.GradientTransformation,
                    learning_rate: float | optax.Schedule, *, weight_decay: float = 0.0,
                    clip_norm: float | None = None,

@@ -91,7 +91,8 @@ class Parallel:
     def place_state(self, state: TrainState) -> TrainState:
         """Puts a state (as made by `create_state` or restored) where the steps want it."""
         if self.strategy == "jit":
-            return jax.device_put(state)
+            # committed to one device, fresh or restored alike, so both compile the same
+            return jax.device_put(state, jax.local_devices()[0])
         if self.strategy == "pmap":
             n = self.num_devices
             stacked = jax.tree.map(lambda x: jnp.stack([x] * n), state)
@@ -141,6 +142,9 @@ def _global_array(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
 def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
     """Compiles `train_step` and `eval_step` for a strategy.
 
+    Equal arguments return the same `Parallel` (within a process count), so the steps
+    compiled by one run are reused by the next (notebooks, tests, sweeps).
+
     Args:
       strategy: "jit", "pmap" or "sharded".
       loss_fn: the per-example loss, bound into the steps.
@@ -153,6 +157,12 @@ def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
     if strategy != "sharded" and jax.process_count() > 1:
         raise ValueError(f"strategy {strategy!r} runs within one process, but this run has "
                          f"{jax.process_count()} processes; use strategy 'sharded'.")
+    return _compile(strategy, loss_fn, jax.process_count())
+
+
+@functools.lru_cache(maxsize=None)
+def _compile(strategy: str, loss_fn: LossFn, process_count: int) -> Parallel:
+    """The `Parallel` of `make_parallel` (process_count keys the cache on the topology)."""
     train = functools.partial(train_step, loss_fn=loss_fn)
     evaluate = functools.partial(eval_step, loss_fn=loss_fn)
     if strategy == "jit":
