@@ -26,9 +26,14 @@ def test_each_optimizer_lowers_the_loss(name):
     tx = train.make_optimizer(name, 0.05, weight_decay=1e-4, clip_norm=10.0)
     state = tx.init(params)
     start = float(loss(params))
-    for _ in range(40):
+
+    @jax.jit
+    def step(params, state):
         updates, state = tx.update(jax.grad(loss)(params), state, params)
-        params = optax.apply_updates(params, updates)
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(40):
+        params, state = step(params, state)
     assert float(loss(params)) < 0.85 * start
 
 
