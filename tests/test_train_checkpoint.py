@@ -149,6 +149,10 @@ def test_foreign_and_missing_checkpoints_are_refused(tmp_path):
                                              "parameter shapes.*another workdir"):
             train.fit(TinyNet(width=5), small, epochs=1, workdir=tmp_path, resume=resume,
                       **OPTIONS)
+    with pytest.raises(ValueError, match=r"written with \{'batch_size': 8, .*this run has "
+                                         r"\{'batch_size': 4, .*resume with the same"):
+        train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
+                  **{**OPTIONS, "batch_size": 4})
 
 
 def test_rerunning_without_resume_starts_afresh(tmp_path):

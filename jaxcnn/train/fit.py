@@ -13,6 +13,7 @@ before any checkpoint of the bad state is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pathlib
 import warnings
@@ -114,8 +115,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       seed: seeds initialization, shuffling and dropout.
       workdir: where checkpoints, history, curves and final variables are written.
       resume: continue from the newest checkpoint in `workdir` (an error if none).
-      checkpoint_every: save every this many steps (None: after every epoch); the last
-        step is always saved.
+      checkpoint_every: also save every this many steps (None: only at the end of every
+        epoch, which is always saved).
       keep_checkpoints: how many of the newest checkpoints to keep.
       progress: show a progress bar.
       log_epochs: print one line per epoch.
@@ -146,12 +147,13 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     expected = fingerprint(type(model).__name__, state)
     state = parallel.place_state(state)
     checkpoints = Checkpoints(workdir, keep_checkpoints) if workdir is not None else None
-    state, meta = _starting_point(checkpoints, parallel, state, expected, resume)
+    order = {"batch_size": batch_size, "seed": seed, "train_examples": len(train_data)}
+    state, meta = _starting_point(checkpoints, parallel, state, expected, resume, order)
     monitor = Monitor(workdir, epochs=epochs, progress=progress, log_epochs=log_epochs,
                       tensorboard=tensorboard)
     loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
                 lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
-                expected, monitor, evaluate)
+                {"fingerprint": expected, "data_order": order}, monitor, evaluate)
     history = meta.get("history", [])
     try:
         with PreemptionWatch(enabled=checkpoints is not None) as watch:
@@ -208,6 +210,9 @@ def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer or None, got "
                          f"{checkpoint_every}.")
+    if precision != "float32" and "dtype" not in {f.name for f in dataclasses.fields(model)}:
+        raise ValueError(f"precision={precision!r} needs a model with a `dtype` field (its "
+                         f"compute dtype); {type(model).__name__} has none, use 'float32'.")
     check_data_fits_model(model, train_data, "train_data")
     if eval_data is not None:
         check_data_fits_model(model, eval_data, "eval_data")
@@ -218,7 +223,7 @@ def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision
     return steps_per_epoch
 
 
-def _starting_point(checkpoints, parallel, state, expected, resume):
+def _starting_point(checkpoints, parallel, state, expected, resume, order):
     """The state and meta to start from: fresh, or restored when resuming."""
     if checkpoints is None:
         return state, {}
@@ -237,4 +242,8 @@ def _starting_point(checkpoints, parallel, state, expected, resume):
             checkpoints.manager.delete(step)
         return state, {}
     restored_state, meta = restored
+    if meta["data_order"] != order:
+        raise ValueError(f"the checkpoint in {checkpoints.directory} was written with "
+                         f"{meta['data_order']}, this run has {order}; resume with the same "
+                         "batch_size, seed and training set, or use another workdir.")
     return parallel.place_state(restored_state), meta

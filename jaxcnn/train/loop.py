@@ -40,7 +40,7 @@ class Loop:
     learning_rate: Callable[[int], float]
     checkpoints: Checkpoints | None
     checkpoint_every: int | None
-    fingerprint: dict
+    identity: dict  # saved in every checkpoint: the model's fingerprint and the data order
     monitor: Monitor
     evaluate: Callable
 
@@ -115,7 +115,7 @@ class Loop:
     def _save(self, state: TrainState, history: list[dict], sums: dict | None) -> None:
         """Starts a checkpoint of `state` with the history and partial-epoch sums."""
         if self.checkpoints is not None:
-            meta = {"fingerprint": self.fingerprint, "history": history, "epoch_sums": sums}
+            meta = {**self.identity, "history": history, "epoch_sums": sums}
             self.checkpoints.save(self.parallel.state_for_checkpoint(state), meta)
 
     def _stop(self, step: int) -> None:
