@@ -14,6 +14,9 @@ import sys
 import time
 
 
+_FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
+
+
 def _train_parser(sub) -> None:
     from jaxcnn.train.config import TrainConfig
 
@@ -28,8 +31,8 @@ def _train_parser(sub) -> None:
         if field.type == "bool":
             p.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=text)
         else:
-            kind = {"int": int, "float": float, "float | None": float, "int | None": int}.get(field.type, str)
-            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+            p.add_argument(flag, type=_FLAG_TYPES.get(field.type, str), default=argparse.SUPPRESS,
+                           help=text)
     group = p.add_argument_group("multi-process runs (jax.distributed.initialize)")
     group.add_argument("--distributed", action="store_true",
                        help="join a multi-process run, settings found by JAX (TPU pods, SLURM)")

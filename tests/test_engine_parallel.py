@@ -135,7 +135,7 @@ def test_two_processes_match_one_process_with_the_same_devices(tmp_path):
     assert [r["devices"] for r in results] == [4, 4, 4]
     for other in results[1:]:
         difference = _max_relative_difference(other["variables"], results[0]["variables"])
-        print(f"2 processes x 2 devices vs 1 x 4: max relative parameter difference {difference:.2e}")
+        print(f"2 processes x 2 devices vs 1 x 4: max relative difference {difference:.2e}")
         assert difference < 1e-5
     # only process 0 logs; the checkpoints are written once, collectively
     logged = [[line for line in out.splitlines() if line.startswith('{"epoch"')] for out in double]

@@ -63,7 +63,9 @@ EPOCHS = 4  # 64 steps each: long enough to be interrupted in the middle
 
 def _steps(workdir):
     folder = pathlib.Path(workdir) / "checkpoints"
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.exists() else []
+    if not folder.exists():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
 
 def _interrupt(workdir, sig):

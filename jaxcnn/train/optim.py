@@ -109,7 +109,8 @@ def make_optimizer(name: str | optax.GradientTransformation,
       The optimizer.
     """
     if not isinstance(name, optax.GradientTransformation) and name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(optimizer_names())}.")
+        raise ValueError(f"unknown optimizer {name!r}; choose one of "
+                         f"{', '.join(optimizer_names())}.")
     if not callable(learning_rate) and not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}.")
     if weight_decay < 0:
