@@ -65,6 +65,8 @@ class Parallel:
       num_devices: devices one global batch is split over.
       train_fn: compiled `(state, batch) -> (state, metrics)`.
       eval_fn: compiled `(state, batch) -> metric sums`.
+      mesh: the devices as a mesh ("pmap": this process's, axis "batch"; "sharded": all
+        processes', axis "data"); None for "jit".
     """
 
     strategy: str
