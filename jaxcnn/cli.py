@@ -7,64 +7,87 @@ the test accuracy and writes the run (history, final variables, a summary) under
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
 import time
 
-DEFAULTS = {"model": "lenet5", "dataset": "digits", "epochs": 30, "batch_size": 32,
-            "optimizer": "adam", "learning_rate": 1e-3, "seed": 0, "workdir": "runs/lenet5-digits"}
+
+_FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
 
 
 def _train_parser(sub) -> None:
+    from jaxcnn.train.config import TrainConfig
+
     p = sub.add_parser("train", help="train a model on a dataset",
                        description="Train a model. With no arguments: LeNet-5 on the embedded "
-                                   "digits dataset, outputs under runs/lenet5-digits.")
-    p.add_argument("--model", default=DEFAULTS["model"], help="model name (see jaxcnn.models.names())")
-    p.add_argument("--dataset", default=DEFAULTS["dataset"], help="dataset name (see jaxcnn.data.names())")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="examples per step")
-    p.add_argument("--optimizer", default=DEFAULTS["optimizer"], help="optimizer name, e.g. adam, sgd, momentum")
-    p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"], help="learning rate")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of init, shuffling and dropout")
-    p.add_argument("--workdir", default=DEFAULTS["workdir"], help="where the run's outputs are written")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
+                                   "digits dataset, outputs under runs/lenet5-digits. Settings "
+                                   "come from the defaults, then --config, then the flags.")
+    p.add_argument("--config", help="a TOML run configuration (see experiments/configs/)")
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        text = f"{field.metadata['help']} (default: {field.default})"
+        if field.type == "bool":
+            p.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=text)
+        else:
+            p.add_argument(flag, type=_FLAG_TYPES.get(field.type, str), default=argparse.SUPPRESS,
+                           help=text)
+    group = p.add_argument_group("multi-process runs (jax.distributed.initialize)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run, settings found by JAX (TPU pods, SLURM)")
+    group.add_argument("--coordinator-address", help="host:port of process 0 (CPU/GPU rehearsal)")
+    group.add_argument("--num-processes", type=int, help="number of processes")
+    group.add_argument("--process-id", type=int, help="this process's index")
 
 
-def run_train(args: argparse.Namespace) -> dict:
+def _train_config(args: argparse.Namespace):
+    """The run's settings: defaults, then the --config file, then the flags given."""
+    from jaxcnn.train.config import TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if hasattr(args, f.name)}
+    return dataclasses.replace(config, **given)
+
+
+def run_train(args: argparse.Namespace) -> dict | None:
     """Trains as the `train` sub-command describes and writes `run.json` into the workdir.
 
     Args:
       args: parsed `train` arguments.
 
     Returns:
-      The run summary (also printed and written to `<workdir>/run.json`).
+      The run summary (also printed and written to `<workdir>/run.json` by process 0).
     """
-    import jaxcnn  # imported here so `jaxcnn --help` answers without loading JAX
+    config = _train_config(args)
+    import jax  # imported here so `jaxcnn --help` answers without loading JAX
 
-    model = jaxcnn.models.create(args.model)
+    import jaxcnn
+
+    if args.distributed or args.coordinator_address:
+        jaxcnn.train.initialize_distributed(args.coordinator_address, args.num_processes,
+                                            args.process_id)
+    model = jaxcnn.models.create(config.model)
     size = tuple(model.input_shape[:2])
-    train_data = jaxcnn.data.load(args.dataset, "train", image_size=size)
-    test_data = jaxcnn.data.load(args.dataset, "test", image_size=size)
-    model = jaxcnn.models.create(args.model, num_classes=train_data.num_classes,
+    train_data = jaxcnn.data.load(config.dataset, "train", image_size=size)
+    test_data = jaxcnn.data.load(config.dataset, "test", image_size=size)
+    model = jaxcnn.models.create(config.model, num_classes=train_data.num_classes,
                                  input_shape=train_data.image_shape)
+    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+               if f.name not in ("model", "dataset", "quiet")}
     start = time.perf_counter()
-    state, history = jaxcnn.fit(model, train_data, test_data, epochs=args.epochs,
-                                batch_size=args.batch_size, optimizer=args.optimizer,
-                                learning_rate=args.learning_rate, seed=args.seed,
-                                workdir=args.workdir, progress=not args.quiet)
+    _, history = jaxcnn.fit(model, train_data, test_data, progress=not config.quiet,
+                            log_epochs=config.quiet, **options)
     seconds = time.perf_counter() - start
-    if args.quiet:
-        for record in history:
-            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
-    summary = {"model": args.model, "dataset": args.dataset, "epochs": args.epochs,
-               "batch_size": args.batch_size, "optimizer": args.optimizer,
-               "learning_rate": args.learning_rate, "seed": args.seed,
+    summary = {**dataclasses.asdict(config), "devices": jax.device_count(),
+               "processes": jax.process_count(),
                "test_accuracy": history[-1]["eval_accuracy"], "test_loss": history[-1]["eval_loss"],
                "train_seconds": round(seconds, 2)}
-    pathlib.Path(args.workdir, "run.json").write_text(json.dumps(summary, indent=2))
-    print(f"{args.model} on {args.dataset}: test accuracy {summary['test_accuracy']:.4f} "
-          f"after {args.epochs} epochs in {seconds:.1f} s; outputs in {args.workdir}/")
+    if jax.process_index() == 0:
+        pathlib.Path(config.workdir, "run.json").write_text(json.dumps(summary, indent=2))
+        print(f"{config.model} on {config.dataset}: test accuracy {summary['test_accuracy']:.4f} "
+              f"after {config.epochs} epochs in {seconds:.1f} s; outputs in {config.workdir}/")
     return summary
 
 
@@ -117,4 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:
+        print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        from jaxcnn.train.preemption import Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print(f"jaxcnn {args.command}: {err}", file=sys.stderr)  # a clean stop: status 0
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxcnn import ops
@@ -197,15 +198,25 @@ class Dropout(nn.Module):
     """Drops each unit with probability `rate` during training (TF/Keras/Flax meaning).
 
     The key comes from the `dropout` PRNG stream: `apply(..., rngs={"dropout": key})`.
+    Each example's mask is drawn from `fold_in(key, i)` with `i` its row in the global
+    batch, so a batch split over devices gets the same masks as the whole batch on one
+    device. Under `jax.pmap` set `axis_name` (as for BatchNorm) so the row index counts
+    the rows of the devices before this one.
     """
 
     rate: float
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x, deterministic: bool):
         if deterministic or self.rate == 0.0:
             return x
-        return ops.dropout(x, self.rate, self.make_rng("dropout"), deterministic=False)
+        rows = jnp.arange(x.shape[0])
+        if self.axis_name is not None:
+            rows = rows + jax.lax.axis_index(self.axis_name) * x.shape[0]
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(self.make_rng("dropout"), rows)
+        drop = lambda key, row: ops.dropout(row, self.rate, key, deterministic=False)
+        return jax.vmap(drop)(keys, x)
 
 
 class BatchNorm(nn.BatchNorm):

@@ -1,10 +1,17 @@
-"""Training: state, pure steps, optimizers, losses and the fit loop."""
+"""Training: state, pure steps, strategies, optimizers, losses, checkpoints and the fit loop."""
+from jaxcnn.train.checkpoint import Checkpoints
 from jaxcnn.train.fit import check_data_fits_model, evaluate, fit, load_variables, save_run
-from jaxcnn.train.losses import masked_mean, softmax_cross_entropy
-from jaxcnn.train.optim import make_optimizer, optimizer_names
+from jaxcnn.train.losses import (loss_names, make_loss, masked_mean, softmax_cross_entropy,
+                                 total_error)
+from jaxcnn.train.optim import make_optimizer, make_schedule, optimizer_names, schedule_names
+from jaxcnn.train.parallel import STRATEGIES, Parallel, initialize_distributed, make_parallel
+from jaxcnn.train.preemption import Preempted
 from jaxcnn.train.state import TrainState, create_state
 from jaxcnn.train.steps import eval_step, train_step
 
-__all__ = ["TrainState", "check_data_fits_model", "create_state", "eval_step", "evaluate", "fit",
-           "load_variables", "make_optimizer", "masked_mean", "optimizer_names", "save_run",
-           "softmax_cross_entropy", "train_step"]
+__all__ = ["Checkpoints", "Parallel", "Preempted", "STRATEGIES", "TrainState",
+           "check_data_fits_model", "create_state", "eval_step", "evaluate", "fit",
+           "initialize_distributed", "load_variables", "loss_names", "make_loss",
+           "make_optimizer", "make_parallel", "make_schedule", "masked_mean",
+           "optimizer_names", "save_run", "schedule_names", "softmax_cross_entropy",
+           "total_error", "train_step"]

@@ -1,29 +1,42 @@
-"""The fit loop: epochs of jitted train steps, evaluation, history and a progress bar.
+"""The fit loop: epochs of compiled train steps, evaluation, checkpoints and monitoring.
 
 Contract: `fit(model, train_data, eval_data, ...)` returns `(state, history)` where
-`history` has one dict per epoch (train/eval loss and accuracy, seconds). The same
-arguments and seed always give the same parameters. The data are checked against the
-model before anything is compiled. With a `workdir`, the history (JSON) and the final
-variables (Flax msgpack) are written there.
+`history` has one dict per epoch (train/eval loss and accuracy, learning rate, seconds).
+Everything is checked before anything is compiled. The same arguments and seed give the
+same parameters whatever the strategy (up to float rounding) and whether or not the run
+was interrupted and resumed: the data order depends only on (seed, epoch), the dropout
+key only on (seed, step), and a checkpoint records the step, hence the position in the
+data. With a `workdir`, checkpoints go to `<workdir>/checkpoints` (Orbax) and the
+history, curves and final variables next to them; on SIGTERM the run saves a checkpoint
+and raises `Preempted`; a NaN/Inf loss raises `FloatingPointError` naming the step
+before any checkpoint of the bad state is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
 import pathlib
-import time
+import warnings
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization
-from tqdm.auto import tqdm
 
 from jaxcnn.data.arrays import ArrayDataset
-from jaxcnn.train.optim import make_optimizer
+from jaxcnn.train.checkpoint import Checkpoints, fingerprint
+from jaxcnn.train.losses import make_loss
+from jaxcnn.train.loop import Loop
+from jaxcnn.train.monitor import Monitor, write_history
+from jaxcnn.train.optim import make_optimizer, make_schedule
+from jaxcnn.train.parallel import Parallel, make_parallel
+from jaxcnn.train.preemption import PreemptionWatch
 from jaxcnn.train.state import TrainState, create_state
-from jaxcnn.train.steps import eval_step, train_step
+from jaxcnn.train.steps import eval_step
+
+PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def check_data_fits_model(model: nn.Module, data: ArrayDataset, role: str) -> None:
@@ -46,22 +59,25 @@ def check_data_fits_model(model: nn.Module, data: ArrayDataset, role: str) -> No
             f"{model.num_classes}; build it with num_classes={data.num_classes}.")
 
 
-def evaluate(state: TrainState, data: ArrayDataset, batch_size: int, eval_fn=None) -> dict:
+def evaluate(state: TrainState, data: ArrayDataset, batch_size: int, eval_fn=None,
+             parallel: Parallel | None = None) -> dict:
     """Loss and accuracy over every example of `data`, each counted exactly once.
 
     Args:
-      state: the train state.
+      state: the train state (placed for `parallel`).
       data: the dataset.
       batch_size: evaluation batch size (the last batch is padded and masked).
-      eval_fn: a compiled `eval_step`; compiled here if None.
+      eval_fn: a compiled `eval_step`; taken from `parallel` or compiled here if None.
+      parallel: the strategy the state is placed for; None for one device.
 
     Returns:
       {"loss": mean loss, "accuracy": fraction correct, "count": examples seen}.
     """
-    eval_fn = eval_fn or jax.jit(eval_step)
+    eval_fn = eval_fn or (parallel.eval_fn if parallel else jax.jit(eval_step))
     totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
     for batch in data.batches(batch_size, drop_remainder=False):
-        for name, value in eval_fn(state, batch).items():
+        sums = eval_fn(state, parallel.place_batch(batch) if parallel else batch)
+        for name, value in (parallel.metrics(sums) if parallel else sums).items():
             totals[name] += float(value)
     count = totals["count"]
     return {"loss": totals["loss_sum"] / count, "accuracy": totals["correct"] / count,
@@ -70,8 +86,13 @@ def evaluate(state: TrainState, data: ArrayDataset, batch_size: int, eval_fn=Non
 
 def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | None = None, *,
         epochs: int, batch_size: int, optimizer: str | optax.GradientTransformation = "adam",
-        learning_rate: float = 1e-3, seed: int = 0, workdir: str | pathlib.Path | None = None,
-        progress: bool = True) -> tuple[TrainState, list[dict]]:
+        learning_rate: float = 1e-3, schedule: str = "constant", warmup_steps: int = 0,
+        weight_decay: float = 0.0, clip_norm: float | None = None, accumulate_steps: int = 1,
+        loss: str = "cross_entropy", label_smoothing: float = 0.0, strategy: str = "jit",
+        precision: str = "float32", seed: int = 0, workdir: str | pathlib.Path | None = None,
+        resume: bool = False, checkpoint_every: int | None = None, keep_checkpoints: int = 3,
+        progress: bool = True, log_epochs: bool = False,
+        tensorboard: bool = False) -> tuple[TrainState, list[dict]]:
     """Trains `model` on `train_data`, evaluating on `eval_data` after every epoch.
 
     Args:
@@ -79,75 +100,72 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       train_data: training set; shuffled per epoch from `seed`, remainder dropped.
       eval_data: optional evaluation set; every example counted once.
       epochs: number of passes over `train_data`.
-      batch_size: examples per step.
-      optimizer: an optimizer name (see `jaxcnn.train.optimizer_names()`) or an Optax
-        transformation.
-      learning_rate: learning rate for a named optimizer.
+      batch_size: examples per step (the global batch, split over the devices).
+      optimizer: a name from `optimizer_names()` or an Optax transformation.
+      learning_rate: base learning rate of the schedule.
+      schedule: a name from `schedule_names()`.
+      warmup_steps: warm-up of "warmup_cosine" (0: 5% of the run).
+      weight_decay: decay of the kernels through Optax (0: none).
+      clip_norm: clip gradients to this global norm (None: no clipping).
+      accumulate_steps: steps whose gradients are averaged into one update.
+      loss: "cross_entropy" or "total_error" (seed 003).
+      label_smoothing: label smoothing of the loss targets.
+      strategy: "jit" (one device), "pmap" or "sharded" (see `jaxcnn.train.parallel`).
+      precision: "float32", or "bfloat16" compute with float32 parameters and optimizer.
       seed: seeds initialization, shuffling and dropout.
-      workdir: if given, `history.json` and `variables.msgpack` are written there.
+      workdir: where checkpoints, history, curves and final variables are written.
+      resume: continue from the newest checkpoint in `workdir` (an error if none).
+      checkpoint_every: also save every this many steps (None: only at the end of every
+        epoch, which is always saved).
+      keep_checkpoints: how many of the newest checkpoints to keep.
       progress: show a progress bar.
+      log_epochs: print one line per epoch.
+      tensorboard: also write TensorBoard event files (needs tensorboardX).
 
     Returns:
-      `(state, history)`: the trained state and one dict per epoch with keys epoch,
-      train_loss, train_accuracy, eval_loss, eval_accuracy (when eval_data), seconds.
+      `(state, history)`: the trained state (one copy, whatever the strategy) and one
+      dict per epoch with epoch, train_loss, train_accuracy, eval_loss, eval_accuracy
+      (with eval_data), learning_rate (at the epoch's last step) and seconds.
 
     Raises:
-      ValueError: data that do not fit the model, or bad arguments.
+      ValueError: bad arguments or data that do not fit the model.
       FloatingPointError: the training loss became NaN or Inf.
+      Preempted: SIGTERM arrived; a checkpoint of the last step was saved.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs}.")
-    check_data_fits_model(model, train_data, "train_data")
-    if eval_data is not None:
-        check_data_fits_model(model, eval_data, "eval_data")
-    steps_per_epoch = train_data.num_batches(batch_size, drop_remainder=True)
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(train_data)} "
-                         f"training examples; use a batch_size <= {len(train_data)}.")
-    tx = make_optimizer(optimizer, learning_rate)
+    steps_per_epoch = _check_arguments(model, train_data, eval_data, epochs, batch_size,
+                                       precision, workdir, resume, checkpoint_every)
+    if precision == "bfloat16":
+        model = model.clone(dtype=PRECISIONS[precision])
+    parallel = make_parallel(strategy, make_loss(loss, label_smoothing))
+    parallel.check_batch_size(batch_size)
+    model = parallel.model_for(model)
+    updates = epochs * steps_per_epoch // accumulate_steps
+    lr = make_schedule(schedule, learning_rate, max(updates, 1), warmup_steps=warmup_steps)
+    tx = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm,
+                        accumulate_steps=accumulate_steps)
     state = create_state(model, tx, seed)
-    train_fn = jax.jit(train_step, donate_argnums=0)
-    eval_fn = jax.jit(eval_step)
-    history = []
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        state, train_metrics = _train_epoch(state, train_fn, train_data, batch_size, seed, epoch,
-                                            progress=progress, epochs=epochs)
-        record = {"epoch": epoch, **{f"train_{k}": v for k, v in train_metrics.items()}}
-        if eval_data is not None:
-            scores = evaluate(state, eval_data, batch_size, eval_fn)
-            record.update(eval_loss=scores["loss"], eval_accuracy=scores["accuracy"])
-        record["seconds"] = time.perf_counter() - start
-        history.append(record)
-    if workdir is not None:
+    expected = fingerprint(type(model).__name__, state)
+    state = parallel.place_state(state)
+    checkpoints = Checkpoints(workdir, keep_checkpoints) if workdir is not None else None
+    order = {"batch_size": batch_size, "seed": seed, "train_examples": len(train_data)}
+    state, meta = _starting_point(checkpoints, parallel, state, expected, resume, order)
+    monitor = Monitor(workdir, epochs=epochs, progress=progress, log_epochs=log_epochs,
+                      tensorboard=tensorboard)
+    loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
+                lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
+                {"fingerprint": expected, "data_order": order}, monitor, evaluate)
+    history = meta.get("history", [])
+    try:
+        with PreemptionWatch(enabled=checkpoints is not None) as watch:
+            state = loop.run(state, meta, history, epochs, watch)
+    finally:
+        monitor.close(history)
+        if checkpoints is not None:
+            checkpoints.close()
+    state = parallel.state_for_checkpoint(state)
+    if workdir is not None and jax.process_index() == 0:
         save_run(workdir, state, history)
     return state, history
-
-
-def _train_epoch(state, train_fn, data, batch_size, seed, epoch, *, progress, epochs):
-    """Runs one epoch; returns the new state and the epoch's mean loss and accuracy."""
-    batches = data.batches(batch_size, shuffle=True, seed=seed, epoch=epoch, drop_remainder=True)
-    total = data.num_batches(batch_size, drop_remainder=True)
-    bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", disable=not progress,
-               leave=False, unit="step")
-    step_metrics = []
-    for i, batch in enumerate(bar):
-        state, metrics = train_fn(state, batch)
-        step_metrics.append(metrics)
-        if progress and (i % 10 == 0 or i == total - 1):
-            bar.set_postfix(loss=f"{float(metrics['loss']):.4f}",
-                            acc=f"{float(metrics['accuracy']):.3f}")
-    bar.close()
-    stacked = jax.device_get(step_metrics)
-    losses = np.array([m["loss"] for m in stacked])
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        step = (epoch - 1) * total + int(bad[0]) + 1
-        raise FloatingPointError(
-            f"the training loss became {losses[bad[0]]} at step {step} (epoch {epoch}); "
-            "lower the learning rate or check the data for NaN/Inf values.")
-    accuracy = float(np.mean([m["accuracy"] for m in stacked]))
-    return state, {"loss": float(losses.mean()), "accuracy": accuracy}
 
 
 def save_run(workdir: str | pathlib.Path, state: TrainState, history: list[dict]) -> None:
@@ -155,12 +173,11 @@ def save_run(workdir: str | pathlib.Path, state: TrainState, history: list[dict]
 
     Args:
       workdir: the run's directory (created if missing).
-      state: the trained state.
+      state: the trained state (one copy).
       history: the per-epoch records.
     """
     path = pathlib.Path(workdir)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "history.json").write_text(json.dumps(history, indent=2))
+    write_history(path, history)
     variables = jax.device_get(state.variables())
     (path / "variables.msgpack").write_bytes(serialization.to_bytes(variables))
 
@@ -180,3 +197,53 @@ def load_variables(path: str | pathlib.Path, model: nn.Module) -> dict:
     target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
     return serialization.from_bytes(target, pathlib.Path(path).read_bytes())
 
+
+def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision, workdir,
+                     resume, checkpoint_every) -> int:
+    """Refuses bad arguments before anything is compiled; returns the steps per epoch."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs}.")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    if resume and workdir is None:
+        raise ValueError("resume=True needs the workdir of the run to resume.")
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive integer or None, got "
+                         f"{checkpoint_every}.")
+    if precision != "float32" and "dtype" not in {f.name for f in dataclasses.fields(model)}:
+        raise ValueError(f"precision={precision!r} needs a model with a `dtype` field (its "
+                         f"compute dtype); {type(model).__name__} has none, use 'float32'.")
+    check_data_fits_model(model, train_data, "train_data")
+    if eval_data is not None:
+        check_data_fits_model(model, eval_data, "eval_data")
+    steps_per_epoch = train_data.num_batches(batch_size, drop_remainder=True)
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size={batch_size} is larger than the {len(train_data)} "
+                         f"training examples; use a batch_size <= {len(train_data)}.")
+    return steps_per_epoch
+
+
+def _starting_point(checkpoints, parallel, state, expected, resume, order):
+    """The state and meta to start from: fresh, or restored when resuming."""
+    if checkpoints is None:
+        return state, {}
+    restored = checkpoints.restore_latest(parallel.state_for_checkpoint(state), expected) \
+        if resume or checkpoints.steps() else None
+    if resume and restored is None:
+        raise ValueError(f"resume=True but {checkpoints.directory} holds no checkpoint; "
+                         "start the run without resume (--resume) first.")
+    if restored is None:
+        return state, {}
+    if not resume:
+        warnings.warn(f"starting afresh: deleting the checkpoints {checkpoints.steps()} of a "
+                      f"previous run in {checkpoints.directory} (pass resume=True to continue "
+                      "it instead).", RuntimeWarning, stacklevel=3)
+        for step in checkpoints.steps():
+            checkpoints.manager.delete(step)
+        return state, {}
+    restored_state, meta = restored
+    if meta["data_order"] != order:
+        raise ValueError(f"the checkpoint in {checkpoints.directory} was written with "
+                         f"{meta['data_order']}, this run has {order}; resume with the same "
+                         "batch_size, seed and training set, or use another workdir.")
+    return parallel.place_state(restored_state), meta

@@ -6,6 +6,8 @@ optimizer and a seed, shapes checked before anything is compiled.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -34,6 +36,27 @@ class TrainState(train_state.TrainState):
         return variables
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelApply:
+    """`model.apply` as a value: equal models give equal functions.
+
+    A bound method compares by the identity of its module, so two runs of equal models
+    would each recompile their steps (the apply function is part of the state's tree
+    structure); this wrapper compares by the module's fields instead.
+    """
+
+    model: nn.Module
+
+    def __call__(self, *args, **kwargs):
+        return self.model.apply(*args, **kwargs)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _init(model: nn.Module, key: jax.Array, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The model's variables; compiled once per (model, shape), models being hashable."""
+    return model.init(key, jnp.zeros((1, *shape), jnp.float32), train=False)
+
+
 def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int,
                  input_shape: tuple[int, ...] | None = None) -> TrainState:
     """Initializes a model and its optimizer deterministically from `seed`.
@@ -49,7 +72,8 @@ def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int,
     """
     shape = tuple(input_shape or model.input_shape)
     init_key, run_key = jax.random.split(jax.random.key(seed))
-    dummy = jnp.zeros((1, *shape), jnp.float32)
-    variables = jax.jit(lambda k: model.init(k, dummy, train=False))(init_key)
-    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                             batch_stats=variables.get("batch_stats", {}), key=run_key)
+    variables = _init(model, init_key, shape)
+    state = TrainState.create(apply_fn=ModelApply(model), params=variables["params"], tx=tx,
+                              batch_stats=variables.get("batch_stats", {}), key=run_key)
+    # A strongly typed step, as a restored checkpoint has, so both compile to one program.
+    return state.replace(step=jnp.zeros((), jnp.int32))

@@ -3,8 +3,8 @@
 Contract: the steps are plain top-level functions, never jitted here; the caller compiles
 them (`jax.jit`, `jax.pmap(..., axis_name="batch")`, or `jax.jit` with shardings), so one
 body serves every strategy. Under pmap pass `axis_name`: gradients and metrics are then
-averaged over that axis (BatchNorm statistics are synchronized by the model's own
-`axis_name`). A batch is a dict with "image" (B,H,W,C), "label" (B,) and optionally
+averaged over that axis (BatchNorm statistics and dropout rows follow the model's own
+`axis_name`, see `jaxcnn.train.parallel`). A batch is a dict with "image" (B,H,W,C), "label" (B,) and optionally
 "mask" (B,) marking real rows.
 """
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""Run configurations: one dataclass, small TOML files, command-line overrides.
+
+Contract: `TrainConfig` lists every setting of a training run with its default and help
+text (the `jaxcnn train` flags are generated from it). `load_config(path)` reads a TOML
+file (one per experiment, a comment per field, see experiments/configs/) whose keys are
+field names; unknown keys and wrong types are refused naming the key. TOML is read with
+the standard library's `tomllib`: a config file is data, never executed code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tomllib
+
+
+def _field(default, help_text: str):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a `jaxcnn train` run (see `jaxcnn.fit` for the details)."""
+
+    model: str = _field("lenet5", "model name (jaxcnn.models.names())")
+    dataset: str = _field("digits", "dataset name (jaxcnn.data.names())")
+    epochs: int = _field(30, "passes over the training set")
+    batch_size: int = _field(32, "global examples per step, split over the devices")
+    optimizer: str = _field("adam", "sgd, momentum, nesterov, adam, adamw, rmsprop or adagrad")
+    learning_rate: float = _field(1e-3, "base (peak) learning rate")
+    schedule: str = _field("constant", "constant, step, cosine, warmup_cosine or one_cycle")
+    warmup_steps: int = _field(0, "warm-up steps of warmup_cosine (0: 5%% of the run)")
+    weight_decay: float = _field(0.0, "weight decay of the kernels (0: none)")
+    clip_norm: float | None = _field(None, "clip gradients to this global norm")
+    accumulate_steps: int = _field(1, "steps whose gradients make one update")
+    loss: str = _field("cross_entropy", "cross_entropy or total_error")
+    label_smoothing: float = _field(0.0, "label smoothing of the targets")
+    strategy: str = _field("jit", "jit (one device), pmap or sharded (all devices, all hosts)")
+    precision: str = _field("float32", "float32, or bfloat16 compute with float32 parameters")
+    seed: int = _field(0, "seed of initialization, shuffling and dropout")
+    workdir: str = _field("runs/lenet5-digits", "where checkpoints, history and curves go")
+    resume: bool = _field(False, "continue from the newest checkpoint in --workdir")
+    checkpoint_every: int | None = _field(None, "save every this many steps (default: each epoch)")
+    keep_checkpoints: int = _field(3, "how many of the newest checkpoints to keep")
+    tensorboard: bool = _field(False, "also write TensorBoard event files (needs tensorboardX)")
+    quiet: bool = _field(False, "no progress bar; one JSON line per epoch")
+
+
+def _types() -> dict[str, tuple[type, ...]]:
+    """Accepted Python types per field (ints are fine where floats are expected)."""
+    hints = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+             "float | None": (int, float), "int | None": (int,)}
+    return {f.name: hints[f.type] for f in dataclasses.fields(TrainConfig)}
+
+
+def load_config(path: str | pathlib.Path) -> TrainConfig:
+    """Reads a TOML run configuration; missing keys keep their defaults.
+
+    Args:
+      path: the .toml file.
+
+    Returns:
+      The `TrainConfig`.
+
+    Raises:
+      ValueError: unreadable file, unknown key or wrong type.
+    """
+    try:
+        values = tomllib.loads(pathlib.Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"cannot read config file {str(path)!r}: {err}") from err
+    types = _types()
+    for key, value in values.items():
+        if key not in types:
+            raise ValueError(f"unknown key {key!r} in config file {str(path)!r}; valid keys: "
+                             f"{', '.join(types)}.")
+        if isinstance(value, bool) != (types[key] == (bool,)) or not isinstance(value, types[key]):
+            raise ValueError(f"{key} in config file {str(path)!r} must be of type "
+                             f"{' or '.join(t.__name__ for t in types[key])}, got {value!r}.")
+    return TrainConfig(**values)

@@ -1,0 +1,124 @@
+"""The epoch and step loop behind `fit`: resumable position, NaN checks, saves on time.
+
+Contract: `Loop.run(state, meta, history, epochs, watch)` trains from the position of
+`state.step` (a resumed run skips the batches of the current epoch it already did, so it
+sees exactly the batches an uninterrupted run sees) to the end of `epochs`, appending one
+record per epoch to `history`. Step losses are fetched from the devices only to refresh
+the progress bar and before every checkpoint, where a NaN/Inf raises
+`FloatingPointError` naming the step so no checkpoint ever holds a diverged state.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from typing import Callable
+
+import jax
+
+from jaxcnn.data.arrays import ArrayDataset
+from jaxcnn.train.checkpoint import Checkpoints
+from jaxcnn.train.monitor import Monitor
+from jaxcnn.train.parallel import Parallel
+from jaxcnn.train.preemption import Preempted, PreemptionWatch
+from jaxcnn.train.state import TrainState
+
+BAR_EVERY = 10  # steps between progress-bar refreshes (each one waits for the devices)
+
+
+@dataclasses.dataclass
+class Loop:
+    """What a run needs besides its state; see `fit` for the meaning of each field."""
+
+    parallel: Parallel
+    train_data: ArrayDataset
+    eval_data: ArrayDataset | None
+    batch_size: int
+    steps_per_epoch: int
+    seed: int
+    learning_rate: Callable[[int], float]
+    checkpoints: Checkpoints | None
+    checkpoint_every: int | None
+    identity: dict  # saved in every checkpoint: the model's fingerprint and the data order
+    monitor: Monitor
+    evaluate: Callable
+
+    def run(self, state: TrainState, meta: dict, history: list[dict], epochs: int,
+            watch: PreemptionWatch) -> TrainState:
+        """Trains until the end of epoch `epochs`; returns the placed final state."""
+        done = int(jax.device_get(self.parallel.state_for_checkpoint(state).step))
+        first, offset = divmod(done, self.steps_per_epoch)
+        sums = meta.get("epoch_sums") if offset else None
+        for epoch in range(first + 1, epochs + 1):
+            state, sums, stop = self._train_epoch(state, epoch, offset, sums, history, watch)
+            record = {"epoch": epoch, "train_loss": sums["loss"] / sums["steps"],
+                      "train_accuracy": sums["accuracy"] / sums["steps"]}
+            start = time.perf_counter()
+            if self.eval_data is not None:
+                scores = self.evaluate(state, self.eval_data, self.batch_size,
+                                       parallel=self.parallel)
+                record.update(eval_loss=scores["loss"], eval_accuracy=scores["accuracy"])
+            record["learning_rate"] = self.learning_rate(epoch * self.steps_per_epoch - 1)
+            record["seconds"] = sums["seconds"] + time.perf_counter() - start
+            history.append(record)
+            self.monitor.end_epoch(history)
+            self._save(state, history, None)
+            if stop:
+                self._stop(epoch * self.steps_per_epoch)
+            offset, sums = 0, None
+        return state
+
+    def _train_epoch(self, state, epoch, offset, sums, history, watch):
+        """Steps through one epoch from batch `offset`; returns (state, sums, stop)."""
+        size, total = self.batch_size, self.steps_per_epoch
+        sums = dict(sums or {"loss": 0.0, "accuracy": 0.0, "steps": 0, "seconds": 0.0})
+        batches = self.train_data.batches(size, shuffle=True, seed=self.seed, epoch=epoch,
+                                          drop_remainder=True)
+        self.monitor.start_epoch(epoch, total, offset)
+        pending, start = [], time.perf_counter()
+        for i, batch in enumerate(itertools.islice(batches, offset, None), start=offset + 1):
+            state, metrics = self.parallel.train_fn(state, self.parallel.place_batch(batch))
+            pending.append(self.parallel.metrics(metrics))
+            step = (epoch - 1) * total + i
+            shown = self.monitor.progress and (i % BAR_EVERY == 0 or i == total)
+            self.monitor.step(i, size, jax.device_get(pending[-1]) if shown else None)
+            stop = watch.requested(step)
+            due = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
+            if i < total and self.checkpoints is not None and (stop or due):
+                self._absorb(pending, sums, step, epoch)
+                sums["seconds"] += time.perf_counter() - start
+                start = time.perf_counter()
+                self._save(state, history, sums)
+                if stop:
+                    self._stop(step)
+        self._absorb(pending, sums, epoch * total, epoch)
+        sums["seconds"] += time.perf_counter() - start
+        return state, sums, stop
+
+    @staticmethod
+    def _absorb(pending: list, sums: dict, last_step: int, epoch: int) -> None:
+        """Adds the fetched step metrics to `sums`, refusing a NaN/Inf loss."""
+        first = last_step - len(pending) + 1
+        for step, metrics in enumerate(jax.device_get(pending), start=first):
+            loss = float(metrics["loss"])
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"the training loss became {loss} at step {step} (epoch {epoch}); the "
+                    "newest checkpoint, if any, is from before it. Lower the learning rate, "
+                    "add clip_norm, or check the data for NaN/Inf values.")
+            sums["loss"] += loss
+            sums["accuracy"] += float(metrics["accuracy"])
+            sums["steps"] += 1
+        pending.clear()
+
+    def _save(self, state: TrainState, history: list[dict], sums: dict | None) -> None:
+        """Starts a checkpoint of `state` with the history and partial-epoch sums."""
+        if self.checkpoints is not None:
+            meta = {**self.identity, "history": history, "epoch_sums": sums}
+            self.checkpoints.save(self.parallel.state_for_checkpoint(state), meta)
+
+    def _stop(self, step: int) -> None:
+        """Waits for the checkpoint of `step` and raises `Preempted`."""
+        self.checkpoints.wait()
+        raise Preempted(step, self.checkpoints.directory)

@@ -1,0 +1,183 @@
+"""Checkpoints: SIGKILL/SIGTERM then resume gives the uninterrupted result bit for bit;
+corrupt, foreign and missing checkpoints; a NaN loss never reaches a checkpoint."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from jaxcnn import data, train
+from jaxcnn.train.checkpoint import fingerprint
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+SETUP = '''
+import flax.linen as nn, numpy as np
+from jaxcnn import data, layers, train
+
+class TinyNet(nn.Module):
+    """BatchNorm and dropout, so statistics and per-step dropout keys must resume too."""
+    num_classes: int = 4
+    input_shape: tuple = (6, 6, 1)
+    width: int = 8
+
+    @nn.compact
+    def __call__(self, x, train=False, capture_activations=False):
+        x = layers.Conv2D(4, 3, use_bias=False)(x)
+        x = layers.BatchNorm()(x, use_running_average=not train)
+        x = layers.Dense(self.width)(layers.Flatten()(layers.Activation("relu")(x)))
+        x = layers.Dropout(0.3)(x, deterministic=not train)
+        return layers.Dense(self.num_classes)(x)
+
+def dataset(n=512, nan_at=None):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, n)
+    images = rng.uniform(size=(n, 6, 6, 1)).astype(np.float32)
+    images[np.arange(n), labels, labels, 0] += 2.0
+    if nan_at is not None:
+        images[nan_at] = np.nan
+    return data.from_arrays(images, labels, num_classes=4)
+
+OPTIONS = dict(batch_size=8, optimizer="adam", learning_rate=3e-3, schedule="cosine",
+               seed=3, progress=False)
+'''
+exec(SETUP)
+
+WORKER = SETUP + '''
+import sys
+try:
+    train.fit(TinyNet(), dataset(), epochs=int(sys.argv[2]), workdir=sys.argv[1],
+              checkpoint_every=20, **OPTIONS)
+except train.Preempted as stop:
+    print(f"PREEMPTED {stop.step}", flush=True)
+'''
+EPOCHS = 4  # 64 steps each: long enough to be interrupted in the middle
+
+
+def _steps(workdir):
+    folder = pathlib.Path(workdir) / "checkpoints"
+    if not folder.exists():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
+def _interrupt(workdir, sig):
+    """Starts the worker, sends `sig` once step 40 is saved; returns the finished process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(workdir), str(EPOCHS)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not any(step >= 40 for step in _steps(workdir)):
+        assert proc.poll() is None, "the worker ended before it could be interrupted"
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    proc.stdout_text, proc.stderr_text = proc.communicate(timeout=120)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    return train.fit(TinyNet(), dataset(), epochs=EPOCHS, **OPTIONS)
+
+
+def _assert_identical(state, history, reference):
+    ref_state, ref_history = reference
+    for a, b in zip(jax.tree.leaves(state.variables()), jax.tree.leaves(ref_state.variables())):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
+    assert strip(history) == strip(ref_history)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, uninterrupted):
+    proc = _interrupt(tmp_path, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    saved = _steps(tmp_path)
+    assert saved and max(saved) < EPOCHS * 64, saved
+    state, history = train.fit(TinyNet(), dataset(), epochs=EPOCHS, workdir=tmp_path,
+                               resume=True, checkpoint_every=20, **OPTIONS)
+    _assert_identical(state, history, uninterrupted)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_cleanly_and_resumes(tmp_path, uninterrupted):
+    proc = _interrupt(tmp_path, signal.SIGTERM)
+    assert proc.returncode == 0, proc.stderr_text[-2000:]
+    assert "Traceback" not in proc.stderr_text
+    stopped = int(proc.stdout_text.split("PREEMPTED ")[1])
+    assert 40 <= stopped < EPOCHS * 64 and max(_steps(tmp_path)) == stopped
+    state, history = train.fit(TinyNet(), dataset(), epochs=EPOCHS, workdir=tmp_path,
+                               resume=True, checkpoint_every=20, **OPTIONS)
+    _assert_identical(state, history, uninterrupted)
+
+
+def _corrupt(step_dir):
+    for path in (step_dir / "state").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\0garbage")
+
+
+def _remove_state(step_dir):
+    for path in sorted((step_dir / "state").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+
+
+@pytest.mark.parametrize("damage", [_corrupt, _remove_state], ids=["corrupt", "partial"])
+def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_used(tmp_path, damage):
+    small, options = dataset(64), {**OPTIONS, "schedule": "constant"}  # same lr at any length
+    train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, checkpoint_every=3, **options)
+    assert _steps(tmp_path) == [3, 6, 8]
+    damage(tmp_path / "checkpoints" / "8")
+    with pytest.warns(RuntimeWarning, match="checkpoint step 8 .* corrupt or incomplete"):
+        state, history = train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
+                                   checkpoint_every=3, **options)
+    reference = train.fit(TinyNet(), small, epochs=2, **options)
+    _assert_identical(state, history[1:], (reference[0], reference[1][1:]))
+
+
+def test_foreign_and_missing_checkpoints_are_refused(tmp_path):
+    small = dataset(32)
+    with pytest.raises(ValueError, match="resume=True but .*checkpoints holds no checkpoint"):
+        train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, resume=True, **OPTIONS)
+    train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
+    for resume in (True, False):
+        with pytest.raises(ValueError, match="holds a checkpoint of 'TinyNet' with other "
+                                             "parameter shapes.*another workdir"):
+            train.fit(TinyNet(width=5), small, epochs=1, workdir=tmp_path, resume=resume,
+                      **OPTIONS)
+    with pytest.raises(ValueError, match=r"written with \{'batch_size': 8, .*this run has "
+                                         r"\{'batch_size': 4, .*resume with the same"):
+        train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
+                  **{**OPTIONS, "batch_size": 4})
+
+
+def test_rerunning_without_resume_starts_afresh(tmp_path):
+    small = dataset(32)
+    first = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
+    with pytest.warns(RuntimeWarning, match=r"starting afresh: deleting the checkpoints \[4\]"):
+        again = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
+    _assert_identical(*again, first)
+
+
+def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    order = np.random.default_rng([OPTIONS["seed"], 1]).permutation(64)
+    bad_step = 7  # the NaN example sits in the 7th batch of epoch 1
+    nan_data = dataset(64, nan_at=int(order[(bad_step - 1) * 8]))
+    with pytest.raises(FloatingPointError, match=f"became nan at step {bad_step} "):
+        train.fit(TinyNet(), nan_data, epochs=1, workdir=tmp_path, checkpoint_every=3, **OPTIONS)
+    assert _steps(tmp_path) == [3, 6]
+    checkpoints = train.Checkpoints(tmp_path, keep=3)
+    tx = train.make_optimizer("adam", train.make_schedule("cosine", 3e-3, 8))
+    like = train.create_state(TinyNet(), tx, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the kept checkpoints read back without complaint
+        restored, meta = checkpoints.restore_latest(like, fingerprint("TinyNet", like))
+    checkpoints.close()
+    assert int(restored.step) == 6 and meta["epoch_sums"]["steps"] == 6
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored.params))
