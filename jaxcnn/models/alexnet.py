@@ -33,6 +33,8 @@ class AlexNet(nn.Module):
       fc_width: units of fc1 and fc2.
       dropout_rate: probability of dropping a unit before fc1 and fc2 in training.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
+      axis_name: device axis the batch is split over (pmap), so dropout draws the same
+        per-example masks as on one device.
     """
 
     num_classes: int = 1000
@@ -40,6 +42,7 @@ class AlexNet(nn.Module):
     fc_width: int = 4096
     dropout_rate: float = 0.5
     dtype: Any = None
+    axis_name: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -65,7 +68,7 @@ class AlexNet(nn.Module):
         x = AdaptiveAvgPool2D(POOLED_SIZE)(x)
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):
-            x = Dropout(self.dropout_rate)(x, deterministic=not train)
+            x = Dropout(self.dropout_rate, axis_name=self.axis_name)(x, deterministic=not train)
             x = keep(layer, relu(Dense(self.fc_width, dtype=self.dtype, name=layer)(x)))
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)

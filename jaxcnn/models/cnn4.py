@@ -29,6 +29,8 @@ class CNN4(nn.Module):
       padding: "VALID" (seed 004) or "SAME" for the 3x3 convolutions.
       dropout_rate: probability of dropping a unit of the flattened features in training.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
+      axis_name: device axis the batch is split over (pmap), so dropout draws the same
+        per-example masks as on one device.
     """
 
     num_classes: int = 2
@@ -36,6 +38,7 @@ class CNN4(nn.Module):
     padding: str = "VALID"
     dropout_rate: float = 0.5
     dtype: Any = None
+    axis_name: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -59,7 +62,8 @@ class CNN4(nn.Module):
             x = keep(f"block{b}_conv", relu(conv(x)))
             x = keep(f"block{b}_pool", MaxPool2D(2)(x))
         x = keep("flatten", Flatten()(x))
-        x = keep("dropout", Dropout(self.dropout_rate)(x, deterministic=not train))
+        dropout = Dropout(self.dropout_rate, axis_name=self.axis_name)
+        x = keep("dropout", dropout(x, deterministic=not train))
         x = keep("fc1", relu(Dense(512, dtype=self.dtype, name="fc1")(x)))
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)

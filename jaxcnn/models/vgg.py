@@ -42,7 +42,8 @@ class VGG(nn.Module):
       input_shape: (H, W, C) used to initialize and summarize; any H, W >= 32 is accepted.
       dropout_rate: probability of dropping a unit after fc1 and fc2 in training.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
-      axis_name: device axis over which BatchNorm averages batch statistics (pmap).
+      axis_name: device axis the batch is split over (pmap): BatchNorm averages its
+        statistics over it and dropout draws the same per-example masks as on one device.
     """
 
     depth: int = 16
@@ -86,6 +87,6 @@ class VGG(nn.Module):
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):
             x = keep(layer, relu(Dense(self.fc_width, dtype=self.dtype, name=layer)(x)))
-            x = Dropout(self.dropout_rate)(x, deterministic=not train)
+            x = Dropout(self.dropout_rate, axis_name=self.axis_name)(x, deterministic=not train)
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)
