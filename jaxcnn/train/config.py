@@ -39,7 +39,8 @@ class TrainConfig:
     seed: int = _field(0, "seed of initialization, shuffling and dropout")
     workdir: str = _field("runs/lenet5-digits", "where checkpoints, history and curves go")
     resume: bool = _field(False, "continue from the newest checkpoint in --workdir")
-    checkpoint_every: int | None = _field(None, "save every this many steps (default: each epoch)")
+    checkpoint_every: int | None = _field(
+        None, "save every this many steps (None: at the end of each epoch)")
     keep_checkpoints: int = _field(3, "how many of the newest checkpoints to keep")
     tensorboard: bool = _field(False, "also write TensorBoard event files (needs tensorboardX)")
     quiet: bool = _field(False, "no progress bar; one JSON line per epoch")
