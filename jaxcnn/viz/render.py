@@ -22,7 +22,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxcnn.viz import objectives as obj
-from jaxcnn.viz.param import Parameterization, check_fits, fourier, pixels
+from jaxcnn.viz.param import Parameterization, check_fits, fourier
 from jaxcnn.viz.transform import Transform
 
 
@@ -109,8 +109,26 @@ def _check_steps(steps: int, snapshot_steps: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(snaps))
 
 
+@functools.cache
+def _default_param(input_shape: tuple[int, ...]) -> Parameterization:
+    """One default parameterization per input shape, so compiled ascents are reused."""
+    return fourier(input_shape)
+
+
+@functools.cache
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    """One Adam per learning rate, so compiled ascents are reused across calls."""
+    return optax.adam(learning_rate)
+
+
 def _default_optimizer(optimizer, learning_rate: float) -> optax.GradientTransformation:
-    return optax.adam(learning_rate) if optimizer is None else optimizer
+    return _adam(float(learning_rate)) if optimizer is None else optimizer
+
+
+# Compiled once per (model, objective, param, ...) objects: calling `render` again with the
+# same objects (another key, other variables) reuses the compiled loop.
+_compiled_ascent = jax.jit(ascent, static_argnames=(
+    "model", "objective", "param", "steps", "optimizer", "transform", "snapshot_steps", "monitor"))
 
 
 def render(model: nn.Module, variables, objective: obj.Objective, param: Parameterization | None = None,
@@ -139,18 +157,16 @@ def render(model: nn.Module, variables, objective: obj.Objective, param: Paramet
       ValueError: unknown layer, index out of range, a parameterization that does not fit
         the model, bad steps.
     """
-    param = fourier(model.input_shape) if param is None else param
+    param = _default_param(tuple(model.input_shape)) if param is None else param
     snaps = _check_steps(steps, snapshot_steps)
     check_fits(param, model.input_shape, type(model).__name__)
     shapes = activation_shapes(model)
     obj.check_objective(objective, shapes)
     if monitor is not None:
         obj.check_objective(monitor, shapes)
-    run = jax.jit(functools.partial(
-        ascent, model, objective=objective, param=param, steps=steps, snapshot_steps=snaps,
-        optimizer=_default_optimizer(optimizer, learning_rate), transform=transform,
-        monitor=monitor))
-    return run(variables, key=key)
+    return _compiled_ascent(model, variables, objective, param, key, steps=steps,
+                            optimizer=_default_optimizer(optimizer, learning_rate),
+                            transform=transform, snapshot_steps=snaps, monitor=monitor)
 
 
 class LayerVisualization(NamedTuple):
@@ -233,7 +249,7 @@ def filter_render_fn(model: nn.Module, layer: str, *, param: Parameterization | 
     `visualize_filters` vmaps it; `jax.jit` of it renders one filter per call (the way
     Lucid/lucent do), compiled once for every channel. Arguments as in `visualize_filters`.
     """
-    param = fourier(model.input_shape) if param is None else param
+    param = _default_param(tuple(model.input_shape)) if param is None else param
     shapes = activation_shapes(model)
     obj.check_objective(obj.layer_norm(layer), shapes)
     if regularizer is not None:
@@ -294,7 +310,7 @@ def visualize_filters(model: nn.Module, variables, layer: str, channels: Sequenc
 
 
 def visualize_class(model: nn.Module, variables, class_index: Sequence[int] | int | None = None,
-                    *, key: jax.Array, steps: int = 256, l2_weight: float = 1.0,
+                    *, key: jax.Array, steps: int = 256, l2_weight: float = 30.0,
                     param: Parameterization | None = None,
                     optimizer: optax.GradientTransformation | None = None,
                     learning_rate: float = 0.05, transform: Transform | None = None,
@@ -311,8 +327,10 @@ def visualize_class(model: nn.Module, variables, class_index: Sequence[int] | in
       class_index: a class, a list of classes, or None for all classes.
       key: seeds the initial image and the transforms.
       steps: optimizer updates.
-      l2_weight: weight of the L2 penalty.
-      param: a batch-1 parameterization; default raw pixels through a sigmoid.
+      l2_weight: weight of the L2 penalty (the penalty is a mean over pixels, so the
+        weight does not depend on the image size).
+      param: a batch-1 parameterization; default `fourier(model.input_shape)` (less
+        high-frequency noise than `pixels`, which is Simonyan's raw-pixel setting).
       optimizer, learning_rate, transform, snapshot_steps, shard: as in `visualize_filters`.
 
     Returns:
@@ -321,7 +339,7 @@ def visualize_class(model: nn.Module, variables, class_index: Sequence[int] | in
     Raises:
       ValueError: class index out of range, bad param.
     """
-    param = pixels(model.input_shape) if param is None else param
+    param = _default_param(tuple(model.input_shape)) if param is None else param
     indices = _check_indices(class_index, model.num_classes, "class_index")
     one = _index_ascent(model, lambda c: obj.class_logit(c) - l2_weight * obj.l2(0.5),
                         obj.class_logit, param, steps, optimizer, learning_rate, transform,

@@ -57,6 +57,18 @@ def pad(width: int, value: float = 0.5) -> Transform:
     return _per_image(one)
 
 
+def _bilinear(image: jax.Array, ys: jax.Array, xs: jax.Array) -> jax.Array:
+    """Samples an (H, W, C) image at real coordinates; outside points take the edge value."""
+    h, w, _ = image.shape
+    ys, xs = jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)
+    y0, x0 = jnp.floor(ys).astype(jnp.int32), jnp.floor(xs).astype(jnp.int32)
+    y1, x1 = jnp.minimum(y0 + 1, h - 1), jnp.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0)[..., None], (xs - x0)[..., None]
+    top = image[y0, x0] * (1 - wx) + image[y0, x1] * wx
+    bottom = image[y1, x0] * (1 - wx) + image[y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
 def _affine(image: jax.Array, scale: jax.Array, angle: jax.Array) -> jax.Array:
     """Zooms by `scale` and rotates by `angle` (radians) about the centre, bilinear, edges kept."""
     h, w, _ = image.shape
@@ -64,14 +76,10 @@ def _affine(image: jax.Array, scale: jax.Array, angle: jax.Array) -> jax.Array:
                           indexing="ij")
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     cos, sin = jnp.cos(angle), jnp.sin(angle)
-    # Inverse map: the output pixel (y, x) samples the input at R(-angle) (p - c) / scale + c.
+    # Inverse map: the output pixel p samples the input at R(angle) (p - c) / scale + c.
     src_y = (cos * (ys - cy) - sin * (xs - cx)) / scale + cy
     src_x = (sin * (ys - cy) + cos * (xs - cx)) / scale + cx
-
-    def channel(plane):
-        return jax.scipy.ndimage.map_coordinates(plane, [src_y, src_x], order=1, mode="nearest")
-
-    return jax.vmap(channel, in_axes=2, out_axes=2)(image)
+    return _bilinear(image, src_y, src_x)
 
 
 def random_scale(scales: Sequence[float]) -> Transform:
@@ -87,7 +95,10 @@ def random_scale(scales: Sequence[float]) -> Transform:
 
 
 def random_rotate(degrees: Sequence[float]) -> Transform:
-    """Rotates each image about its centre by an angle (degrees) drawn from `degrees`."""
+    """Rotates each image about its centre by an angle (degrees) drawn from `degrees`.
+
+    Positive angles turn the picture clockwise as displayed (row 0 at the top).
+    """
     table = jnp.deg2rad(jnp.asarray(degrees, jnp.float32))
     if table.ndim != 1 or table.size == 0:
         raise ValueError(f"degrees must be a non-empty list of angles, got {degrees!r}.")
