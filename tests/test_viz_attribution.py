@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.ndimage
 
 from jaxcnn.models import LeNet5
 from jaxcnn.viz import gradcam, saliency, smoothgrad
@@ -53,27 +54,30 @@ def test_gradcam_matches_a_hand_written_reference():
     np.testing.assert_allclose(head(acts["conv2"]), logits, rtol=1e-4, atol=1e-5)
     grads = jax.grad(lambda a: head(a)[jnp.arange(2), classes].sum())(acts["conv2"])
     cam = jax.nn.relu((grads.mean(axis=(1, 2), keepdims=True) * acts["conv2"]).sum(axis=-1))
-    cam = np.asarray(jax.image.resize(cam, (2, 32, 32), "bilinear"))
+    # conv2 unit r sees input pixels 2r .. 2r + 13 (5x5 conv, 2x2 pool, 5x5 conv, all
+    # VALID): its value belongs at pixel 2r + 6.5, and bilinearly in between.
+    coords = np.clip((np.arange(32) - 6.5) / 2, 0, 9)
+    grid = np.meshgrid(coords, coords, indexing="ij")
+    cam = np.stack([scipy.ndimage.map_coordinates(np.asarray(c), grid, order=1) for c in cam])
     expected = cam / np.maximum(cam.reshape(2, -1).max(axis=1), 1e-12)[:, None, None]
     np.testing.assert_allclose(gradcam(MODEL, VARIABLES, IMAGES, "conv2", classes), expected,
                                atol=1e-5)
 
 
 @pytest.mark.slow
-def test_gradcam_of_a_model_trained_on_lines_is_highest_on_the_line():
+@pytest.mark.parametrize("layer, min_hits, min_contrast", [("pool1", 15, 5.0), ("conv2", 13, 2.5)])
+def test_gradcam_of_a_model_trained_on_lines_is_highest_on_the_line(layer, min_hits, min_contrast):
     model, variables = trained_lenet()
     images, _, boxes = lines(16, seed=7)
-    # pool1: LeNet's VALID convolutions shift deeper maps (conv2's 10x10 cells are centred on
-    # input pixels 6.5 ... 24.5) while Grad-CAM stretches the map over the whole image.
-    maps = np.asarray(gradcam(model, variables, images, "pool1"))
+    maps = np.asarray(gradcam(model, variables, images, layer))
     hits, contrast = 0, []
     for cam, (top, bottom, left, right) in zip(maps, boxes):
         near = np.zeros_like(cam, bool)
         near[max(top - 4, 0):bottom + 4, max(left - 4, 0):right + 4] = True
         hits += near.ravel()[cam.argmax()]
         contrast.append(cam[near].mean() / max(cam[~near].mean(), 1e-6))
-    assert hits >= 14, hits
-    assert np.median(contrast) > 4.0, contrast
+    assert hits >= min_hits, hits  # of 16 images, the peak lies within 4 pixels of the line
+    assert np.median(contrast) > min_contrast, contrast
 
 
 def test_bad_inputs_are_refused_before_compiling():
@@ -87,3 +91,4 @@ def test_bad_inputs_are_refused_before_compiling():
         gradcam(MODEL, VARIABLES, IMAGES, "conv7")
     with pytest.raises(ValueError, match=r"'fc1' has no spatial extent"):
         gradcam(MODEL, VARIABLES, IMAGES, "fc1")
+

@@ -8,7 +8,10 @@ jitted; arguments are checked before compilation.
 - `saliency`: max over channels of |d logit / d pixel| (Simonyan et al. 2013).
 - `smoothgrad`: the same, averaged over noisy copies of the image (Smilkov et al. 2017).
 - `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
-  their gradients, resized to the image (Selvaraju et al. 2017).
+  their gradients (Selvaraju et al. 2017), placed on the image by the layer's receptive
+  fields: unit i is drawn at the centre of the input pixels it sees, so maps of layers
+  after VALID convolutions (which lose a border) are not shifted toward the edges, as a
+  plain resize would do. Models without `spatial_layers()` get the plain resize.
 """
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.models.base import offset_activations
+from jaxcnn.models.receptive import receptive_field
 from jaxcnn.viz.render import activation_shapes
+from jaxcnn.viz.transform import sample_bilinear
 
 
 def _normalize(maps: jax.Array) -> jax.Array:
@@ -112,8 +117,25 @@ def smoothgrad(model: nn.Module, variables, images: jax.Array, class_index=None,
     return _smoothgrad(model, variables, jnp.asarray(images), class_index, key, samples, noise)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _gradcam(model, variables, images, class_index, layer):
+def _unit_centres(model, layer: str, feature_size: int, image_size: int) -> tuple[float, float]:
+    """(input pixel under unit 0's field centre, pixels between units) of `layer`."""
+    if hasattr(model, "spatial_layers"):
+        field = receptive_field(model)[layer]
+        return field.start + (field.size - 1) / 2.0, float(field.jump)
+    jump = image_size / feature_size  # plain resize: the map stretched over the image
+    return (jump - 1) / 2.0, jump
+
+
+def _place(cam: jax.Array, first: float, jump: float, image_hw: tuple[int, int]) -> jax.Array:
+    """Samples (N, h, w) unit maps at every image pixel, bilinearly between unit centres."""
+    ys = (jnp.arange(image_hw[0], dtype=jnp.float32) - first) / jump
+    xs = (jnp.arange(image_hw[1], dtype=jnp.float32) - first) / jump
+    grid_y, grid_x = jnp.meshgrid(ys, xs, indexing="ij")
+    return jax.vmap(lambda m: sample_bilinear(m[..., None], grid_y, grid_x)[..., 0])(cam)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
+def _gradcam(model, variables, images, class_index, layer, first, jump):
     classes = _classes(model, variables, images, class_index)
     _, acts = model.apply(variables, images, capture_activations=True)
     zero = jnp.zeros_like(acts[layer])
@@ -126,12 +148,11 @@ def _gradcam(model, variables, images, class_index, layer):
     grads = jax.grad(score)(zero)
     weights = grads.mean(axis=(1, 2), keepdims=True)
     cam = jax.nn.relu((weights * acts[layer]).sum(axis=-1))
-    cam = jax.image.resize(cam, (*images.shape[:3],), method="bilinear")
-    return _normalize(jax.nn.relu(cam))
+    return _normalize(_place(cam, first, jump, images.shape[1:3]))
 
 
 def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None) -> jax.Array:
-    """Grad-CAM heat maps of a named conv layer, resized to the image.
+    """Grad-CAM heat maps of a named conv layer, placed on the image by receptive field.
 
     Args:
       model, variables, images, class_index: as in `saliency`.
@@ -151,4 +172,5 @@ def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_in
         problem = "has no spatial extent" if layer in shapes else "is not a layer of the model"
         raise ValueError(f"Grad-CAM layer {layer!r} {problem}; layers with feature maps: "
                          f"{', '.join(spatial)}.")
-    return _gradcam(model, variables, jnp.asarray(images), class_index, layer)
+    first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
+    return _gradcam(model, variables, jnp.asarray(images), class_index, layer, first, jump)

@@ -57,7 +57,7 @@ def pad(width: int, value: float = 0.5) -> Transform:
     return _per_image(one)
 
 
-def _bilinear(image: jax.Array, ys: jax.Array, xs: jax.Array) -> jax.Array:
+def sample_bilinear(image: jax.Array, ys: jax.Array, xs: jax.Array) -> jax.Array:
     """Samples an (H, W, C) image at real coordinates; outside points take the edge value."""
     h, w, _ = image.shape
     ys, xs = jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)
@@ -79,7 +79,7 @@ def _affine(image: jax.Array, scale: jax.Array, angle: jax.Array) -> jax.Array:
     # Inverse map: the output pixel p samples the input at R(angle) (p - c) / scale + c.
     src_y = (cos * (ys - cy) - sin * (xs - cx)) / scale + cy
     src_x = (sin * (ys - cy) + cos * (xs - cx)) / scale + cx
-    return _bilinear(image, src_y, src_x)
+    return sample_bilinear(image, src_y, src_x)
 
 
 def random_scale(scales: Sequence[float]) -> Transform:
