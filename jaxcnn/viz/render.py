@@ -200,35 +200,57 @@ def _check_indices(indices, size: int, what: str) -> np.ndarray:
     return chosen.astype(np.int32)
 
 
-def _index_ascent(model, make_objective: Callable, make_monitor: Callable, param, steps,
-                  optimizer, learning_rate, transform, snapshot_steps) -> Callable:
-    """A pure `(variables, key, index) -> RenderResult` for a traced index."""
-    snaps = _check_steps(steps, snapshot_steps)
+def _check_one_image(param: Parameterization, model: nn.Module) -> None:
     if param.shape[0] != 1:
         raise ValueError(f"one image per filter or class: param must have batch 1, got "
                          f"{param.shape[0]}; use `render` for batches (e.g. with diversity).")
     check_fits(param, model.input_shape, type(model).__name__)
-    opt = _default_optimizer(optimizer, learning_rate)
 
-    def one(variables, key, index):
-        return ascent(model, variables, make_objective(index), param, key, steps=steps,
-                      optimizer=opt, transform=transform, snapshot_steps=snaps,
-                      monitor=make_monitor(index))
+
+# The builders below are cached on their (hashable) arguments so that a second call with
+# the same settings reuses the compiled function instead of compiling again.
+@functools.cache
+def _filter_ascent(model, layer, regularizer, param, steps, optimizer, transform, snaps) -> Callable:
+    """A pure `(variables, key, channel) -> RenderResult` for a traced channel."""
+
+    def one(variables, key, c):
+        objective = obj.channel(layer, c) if regularizer is None else obj.channel(layer, c) + regularizer
+        return ascent(model, variables, objective, param, key, steps=steps, optimizer=optimizer,
+                      transform=transform, snapshot_steps=snaps, monitor=obj.channel_max(layer, c))
 
     return one
 
 
-def _render_indices(one: Callable, variables, key, indices: np.ndarray, shard: bool) -> RenderResult:
-    """Runs `one` for every index in one compiled call, optionally over all devices."""
+@functools.cache
+def _class_ascent(model, l2_weight, param, steps, optimizer, transform, snaps) -> Callable:
+    """A pure `(variables, key, class) -> RenderResult` for a traced class index."""
+
+    def one(variables, key, c):
+        objective = obj.class_logit(c) - l2_weight * obj.l2(0.5)
+        return ascent(model, variables, objective, param, key, steps=steps, optimizer=optimizer,
+                      transform=transform, snapshot_steps=snaps, monitor=obj.class_logit(c))
+
+    return one
+
+
+@functools.cache
+def _over_indices(one: Callable, devices: tuple | None) -> Callable:
+    """`one` vmapped over indices and jitted, sharded along the indices over `devices`."""
     batched = jax.vmap(one, in_axes=(None, None, 0))
-    if not shard:
-        return jax.jit(batched)(variables, key, jnp.asarray(indices))
-    devices = jax.devices()
-    padded = np.resize(indices, -(-len(indices) // len(devices)) * len(devices))
+    if devices is None:
+        return jax.jit(batched)
     mesh = Mesh(np.array(devices), ("index",))
     along, whole = NamedSharding(mesh, PartitionSpec("index")), NamedSharding(mesh, PartitionSpec())
-    run = jax.jit(batched, in_shardings=(whole, whole, along), out_shardings=along)
-    out = run(variables, key, jnp.asarray(padded))
+    return jax.jit(batched, in_shardings=(whole, whole, along), out_shardings=along)
+
+
+def _render_indices(one: Callable, variables, key, indices: np.ndarray, shard: bool) -> RenderResult:
+    """Runs `one` for every index in one compiled call, optionally over all devices."""
+    if not shard:
+        return _over_indices(one, None)(variables, key, jnp.asarray(indices))
+    devices = tuple(jax.devices())
+    padded = np.resize(indices, -(-len(indices) // len(devices)) * len(devices))
+    out = _over_indices(one, devices)(variables, key, jnp.asarray(padded))
     return jax.tree.map(lambda x: x[:len(indices)], out)
 
 
@@ -255,12 +277,10 @@ def filter_render_fn(model: nn.Module, layer: str, *, param: Parameterization | 
     if regularizer is not None:
         obj.check_objective(regularizer, shapes)
 
-    def make_objective(c):
-        target = obj.channel(layer, c)
-        return target if regularizer is None else target + regularizer
-
-    return _index_ascent(model, make_objective, lambda c: obj.channel_max(layer, c), param, steps,
-                         optimizer, learning_rate, transform, snapshot_steps)
+    snaps = _check_steps(steps, snapshot_steps)
+    _check_one_image(param, model)
+    return _filter_ascent(model, layer, regularizer, param, steps,
+                          _default_optimizer(optimizer, learning_rate), transform, snaps)
 
 
 def visualize_filters(model: nn.Module, variables, layer: str, channels: Sequence[int] | int | None = None,
@@ -341,7 +361,8 @@ def visualize_class(model: nn.Module, variables, class_index: Sequence[int] | in
     """
     param = _default_param(tuple(model.input_shape)) if param is None else param
     indices = _check_indices(class_index, model.num_classes, "class_index")
-    one = _index_ascent(model, lambda c: obj.class_logit(c) - l2_weight * obj.l2(0.5),
-                        obj.class_logit, param, steps, optimizer, learning_rate, transform,
-                        snapshot_steps)
+    snaps = _check_steps(steps, snapshot_steps)
+    _check_one_image(param, model)
+    one = _class_ascent(model, float(l2_weight), param, steps,
+                        _default_optimizer(optimizer, learning_rate), transform, snaps)
     return _layer_visualization(_render_indices(one, variables, key, indices, shard), indices)
