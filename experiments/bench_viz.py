@@ -119,7 +119,7 @@ def time_torch(variables, layer, channels, steps, image, start_params, full: boo
             value = act[:, int(ch)].mean()
             (-value).backward()
             adam.step()
-            values.append(float(value))
+            values.append(float(value.detach()))
         all_values.append(values)
     return time.perf_counter() - start, all_values
 

@@ -178,6 +178,13 @@ def blur(size: int = 3) -> Objective:
     return Objective(fn, f"blur({size})")
 
 
+def check_layer(layer: str, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuses a layer name that is not among the model's activations, listing them."""
+    if layer not in shapes or layer == INPUT:
+        known = ", ".join(name for name in shapes if name != INPUT)
+        raise ValueError(f"unknown layer {layer!r}; the model's layers are: {known}.")
+
+
 def check_objective(objective: Objective, shapes: Mapping[str, tuple[int, ...]]) -> None:
     """Refuses an objective that reads a layer or channel the model does not have.
 
@@ -190,10 +197,7 @@ def check_objective(objective: Objective, shapes: Mapping[str, tuple[int, ...]])
       ValueError: an unknown layer (listing the known ones) or an index out of range.
     """
     for layer, index in objective.reads:
-        if layer not in shapes:
-            known = ", ".join(name for name in shapes if name != INPUT)
-            raise ValueError(f"unknown layer {layer!r} in objective {objective.name}; the model's "
-                             f"layers are: {known}.")
+        check_layer(layer, shapes)
         if index is None or not isinstance(index, int):
             continue
         size = shapes[layer][-1]

@@ -273,7 +273,7 @@ def filter_render_fn(model: nn.Module, layer: str, *, param: Parameterization | 
     """
     param = _default_param(tuple(model.input_shape)) if param is None else param
     shapes = activation_shapes(model)
-    obj.check_objective(obj.layer_norm(layer), shapes)
+    obj.check_layer(layer, shapes)
     if regularizer is not None:
         obj.check_objective(regularizer, shapes)
 
