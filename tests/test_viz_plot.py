@@ -17,8 +17,8 @@ IMAGES = jax.random.uniform(jax.random.key(1), (2, 32, 32, 1))
 
 def test_feature_maps_are_the_models_activations():
     _, acts = MODEL.apply(VARIABLES, IMAGES, capture_activations=True)
-    maps = feature_maps(MODEL, VARIABLES, IMAGES, ["conv1", "pool2"])
-    assert list(maps) == ["conv1", "pool2"]
+    maps = feature_maps(MODEL, VARIABLES, IMAGES, ["pool2", "conv1"])
+    assert list(maps) == ["pool2", "conv1"]
     np.testing.assert_allclose(maps["conv1"], acts["conv1"], rtol=1e-6)
     np.testing.assert_allclose(feature_maps(MODEL, VARIABLES, IMAGES, "pool2")["pool2"], acts["pool2"],
                                rtol=1e-6)

@@ -35,7 +35,8 @@ def feature_maps(model: nn.Module, variables, images: jax.Array,
       layers: a layer name or several (see `jaxcnn.models.layer_names`).
 
     Returns:
-      layer name -> activation array, (N, h, w, C) for conv-like layers.
+      layer name -> activation array ((N, h, w, C) for conv-like layers), in the order of
+      `layers`.
 
     Raises:
       ValueError: an unknown layer name, listing the model's layers.
@@ -45,7 +46,8 @@ def feature_maps(model: nn.Module, variables, images: jax.Array,
     for layer in layers:
         if layer not in known:
             raise ValueError(f"unknown layer {layer!r}; the model's layers are: {', '.join(known)}.")
-    return _forward(model, variables, jnp.asarray(images), layers)
+    maps = _forward(model, variables, jnp.asarray(images), layers)
+    return {name: maps[name] for name in layers}  # jit returns dicts with sorted keys
 
 
 def most_active(maps: jax.Array, count: int) -> np.ndarray:
