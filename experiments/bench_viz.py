@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -139,7 +140,9 @@ def main() -> None:
     image = param.fourier((args.size, args.size, 3))
     channels, loop_channels = list(range(args.filters)), list(range(args.loop_filters))
     start_params = image.init(jax.random.split(jax.random.key(0))[0])
-    report = {"device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({platform.processor() or platform.machine()})",
+    cpu = platform.processor() or platform.machine()
+    report = {"device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({cpu}, "
+                        f"{os.cpu_count()} cores)",
               "layer": args.layer, "steps": args.steps, "image": [args.size, args.size, 3]}
 
     first, again, layer_result = time_layer(model, variables, args.layer, channels, args.steps, image)

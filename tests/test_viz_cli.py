@@ -2,7 +2,6 @@
 variables.msgpack), every kind of picture, and its errors."""
 import json
 
-import jax
 import optax
 import pytest
 from PIL import Image

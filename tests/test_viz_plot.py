@@ -59,7 +59,8 @@ def test_image_grid_is_a_figure_with_titles_saved_as_png(tmp_path):
 
 
 def test_feature_map_grid_and_overlay(tmp_path):
-    maps = {k: np.asarray(v[0]) for k, v in feature_maps(MODEL, VARIABLES, IMAGES, ["conv1", "conv2"]).items()}
+    found = feature_maps(MODEL, VARIABLES, IMAGES, ["conv1", "conv2"])
+    maps = {k: np.asarray(v[0]) for k, v in found.items()}
     fig = plot.feature_map_grid(maps, {"conv2": [5, 2]}, count=4, path=tmp_path / "maps.png")
     shown = [ax.get_title() for ax in fig.axes if ax.images]
     assert shown == ["conv1[0]", "[1]", "[2]", "[3]", "conv2[5]", "[2]"]

@@ -1,6 +1,5 @@
 """jaxcnn.viz.transform: identities at zero strength, shapes kept, SciPy references."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.ndimage
