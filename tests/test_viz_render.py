@@ -2,6 +2,7 @@
 snapshots, dead filters, class visualization of a model trained on oriented lines,
 and the render sharded over 8 CPU devices."""
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -117,5 +118,5 @@ def test_layer_render_splits_over_8_cpu_devices():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
            "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, cwd=pathlib.Path(__file__).parents[1])
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
