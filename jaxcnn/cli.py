@@ -113,12 +113,48 @@ def run_summary(args: argparse.Namespace) -> str:
     return table
 
 
+def _visualize_parser(sub) -> None:
+    p = sub.add_parser("visualize", help="draw feature maps, filters, classes, saliency or Grad-CAM of a run",
+                       description="Read a run written by `jaxcnn train` and write pictures "
+                                   "(PNG, optional GIF) under --out (default WORKDIR/viz).")
+    p.add_argument("--workdir", default=DEFAULTS["workdir"], help="the trained run's directory")
+    p.add_argument("--what", required=True,
+                   choices=["feature-maps", "filters", "classes", "saliency", "gradcam"],
+                   help="which pictures")
+    p.add_argument("--layer", action="append", default=[],
+                   help="layer name (repeat for several feature-map rows); see `jaxcnn summary`")
+    p.add_argument("--channels", type=int, nargs="+", help="filters to render (default: all)")
+    p.add_argument("--count", type=int, default=8, help="feature maps per layer")
+    p.add_argument("--most-active", action="store_true", help="show the most active feature maps")
+    p.add_argument("--index", type=int, default=0, help="test image for feature maps")
+    p.add_argument("--images", type=int, default=4, help="test images for saliency / Grad-CAM")
+    p.add_argument("--steps", type=int, default=256, help="gradient-ascent steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the ascent and SmoothGrad")
+    p.add_argument("--gif", action="store_true", help="also write a GIF of the ascent")
+    p.add_argument("--out", help="output folder (default WORKDIR/viz)")
+
+
+def run_visualize(args: argparse.Namespace) -> list:
+    """Writes the pictures the `visualize` sub-command describes and prints their paths."""
+    from jaxcnn.viz import run
+
+    loaded = run.load_run(args.workdir)
+    paths = run.write_pictures(loaded, args.what, args.out or pathlib.Path(args.workdir, "viz"),
+                               layers=args.layer, channels=args.channels, count=args.count,
+                               most=args.most_active, index=args.index, images=args.images,
+                               steps=args.steps, seed=args.seed, gif=args.gif)
+    for path in paths:
+        print(path)
+    return paths
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `jaxcnn` argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="Convolutional neural networks in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _summary_parser(sub)
+    _visualize_parser(sub)
     return parser
 
 
@@ -137,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             run_train(args)
         if args.command == "summary":
             run_summary(args)
+        if args.command == "visualize":
+            run_visualize(args)
     except ValueError as err:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 2

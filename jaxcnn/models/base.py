@@ -10,12 +10,41 @@ Models also describe their spatial geometry with `spatial_layers()`: the named l
 whose output is a feature map, each with the (kernel, stride, padding) windows applied
 since the previous one along its longest path. The receptive fields and the smallest
 accepted input size are computed from it.
+
+`offset_activations` adds given arrays to named activations of every forward pass traced
+inside it, so a gradient with respect to an intermediate activation (Grad-CAM) is the
+gradient with respect to that offset, for every model that records with
+`ActivationRecorder`, without a change to the model.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import contextlib
+import contextvars
+from typing import Iterator, Mapping, NamedTuple, Sequence
 
 import jax
+
+# Trace-time only: set by `offset_activations` around a traced call, read by the recorder.
+_OFFSETS: contextvars.ContextVar[Mapping[str, jax.Array]] = contextvars.ContextVar(
+    "jaxcnn_activation_offsets", default={})
+
+
+@contextlib.contextmanager
+def offset_activations(offsets: Mapping[str, jax.Array]) -> Iterator[None]:
+    """Adds `offsets[name]` to the activation `name` in forward passes run inside the block.
+
+    Only passes with `capture_activations=True` are affected. With zero offsets the outputs
+    are unchanged and `jax.grad` with respect to the offsets gives the gradient with
+    respect to the activations.
+
+    Args:
+      offsets: layer name -> array of that activation's shape.
+    """
+    token = _OFFSETS.set(offsets)
+    try:
+        yield
+    finally:
+        _OFFSETS.reset(token)
 
 
 def check_input(x: jax.Array, input_shape: Sequence[int], model_name: str) -> None:
@@ -111,6 +140,9 @@ class ActivationRecorder:
         if self.enabled:
             if name in self.activations:
                 raise ValueError(f"activation name {name!r} recorded twice")
+            offset = _OFFSETS.get().get(name)
+            if offset is not None:
+                value = value + offset
             self.activations[name] = value
         return value
 

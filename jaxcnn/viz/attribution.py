@@ -1,0 +1,176 @@
+"""Which pixels decide a prediction: vanilla-gradient saliency, SmoothGrad and Grad-CAM.
+
+Contract: each function takes a model, its variables and an NHWC batch, explains the
+logit of `class_index` (an int, one int per image, or None for the predicted class), and
+returns one non-negative (N, H, W) map per image, scaled to [0, 1] per image. Each is
+jitted; arguments are checked before compilation.
+
+- `saliency`: max over channels of |d logit / d pixel| (Simonyan et al. 2013).
+- `smoothgrad`: the same, averaged over noisy copies of the image (Smilkov et al. 2017).
+- `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
+  their gradients (Selvaraju et al. 2017), placed on the image by the layer's receptive
+  fields: unit i is drawn at the centre of the input pixels it sees, so maps of layers
+  after VALID convolutions (which lose a border) are not shifted toward the edges, as a
+  plain resize would do. Models without `spatial_layers()` get the plain resize.
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.models.base import offset_activations
+from jaxcnn.models.receptive import receptive_field
+from jaxcnn.viz.render import activation_shapes
+from jaxcnn.viz.transform import sample_bilinear
+
+
+def _normalize(maps: jax.Array) -> jax.Array:
+    """Scales each map to [0, 1] by its maximum (an all-zero map stays zero)."""
+    peak = maps.reshape(maps.shape[0], -1).max(axis=1)
+    return maps / jnp.maximum(peak, 1e-12)[:, None, None]
+
+
+def _classes(model, variables, images, class_index) -> jax.Array:
+    """(N,) class per image: the given one(s), or the model's prediction."""
+    if class_index is None:
+        return jnp.argmax(model.apply(variables, images), axis=-1)
+    return jnp.broadcast_to(jnp.asarray(class_index, jnp.int32), images.shape[:1])
+
+
+def _check(model, images, class_index) -> None:
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
+        raise ValueError(f"images must have shape (N, {', '.join(map(str, model.input_shape))}), "
+                         f"got {tuple(images.shape)}.")
+    if class_index is not None:
+        index = jnp.asarray(class_index)
+        if not jnp.issubdtype(index.dtype, jnp.integer) or index.ndim > 1 or (
+                index.ndim == 1 and index.shape[0] != images.shape[0]):
+            raise ValueError(f"class_index must be None, an int or one int per image, got "
+                             f"{class_index!r} for {images.shape[0]} images.")
+        if bool(jnp.any((index < 0) | (index >= model.num_classes))):
+            raise ValueError(f"class_index {class_index!r} is out of range: expected 0 <= "
+                             f"index < {model.num_classes} (num_classes).")
+
+
+def _pixel_gradients(model, variables, images, classes) -> jax.Array:
+    def score(x):
+        logits = model.apply(variables, x)
+        return jnp.take_along_axis(logits, classes[:, None], axis=1).sum()
+
+    return jax.grad(score)(images)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _saliency(model, variables, images, class_index):
+    classes = _classes(model, variables, images, class_index)
+    grads = _pixel_gradients(model, variables, images, classes)
+    return _normalize(jnp.abs(grads).max(axis=-1))
+
+
+def saliency(model: nn.Module, variables, images: jax.Array, class_index=None) -> jax.Array:
+    """Vanilla-gradient saliency maps.
+
+    Args:
+      model: a jaxcnn model.
+      variables: its variables.
+      images: (N, H, W, C) batch.
+      class_index: class to explain; None for the predicted class.
+
+    Returns:
+      (N, H, W) maps in [0, 1].
+    """
+    _check(model, images, class_index)
+    return _saliency(model, variables, jnp.asarray(images), class_index)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _smoothgrad(model, variables, images, class_index, key, samples, noise):
+    classes = _classes(model, variables, images, class_index)
+    sigma = noise * (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3)))
+
+    def one(k):
+        noisy = images + sigma[:, None, None, None] * jax.random.normal(k, images.shape)
+        return jnp.abs(_pixel_gradients(model, variables, noisy, classes)).max(axis=-1)
+
+    return _normalize(jax.lax.map(one, jax.random.split(key, samples)).mean(axis=0))
+
+
+def smoothgrad(model: nn.Module, variables, images: jax.Array, class_index=None, *,
+               key: jax.Array, samples: int = 32, noise: float = 0.15) -> jax.Array:
+    """SmoothGrad: saliency averaged over `samples` noisy copies of each image.
+
+    Args:
+      model, variables, images, class_index: as in `saliency`.
+      key: draws the noise.
+      samples: noisy copies per image.
+      noise: noise standard deviation as a fraction of each image's value range.
+
+    Returns:
+      (N, H, W) maps in [0, 1].
+    """
+    _check(model, images, class_index)
+    if samples < 1 or noise < 0:
+        raise ValueError(f"need samples >= 1 and noise >= 0, got samples={samples}, noise={noise}.")
+    return _smoothgrad(model, variables, jnp.asarray(images), class_index, key, samples, noise)
+
+
+def _unit_centres(model, layer: str, feature_size: int, image_size: int) -> tuple[float, float]:
+    """(input pixel under unit 0's field centre, pixels between units) of `layer`."""
+    if hasattr(model, "spatial_layers"):
+        field = receptive_field(model)[layer]
+        return field.start + (field.size - 1) / 2.0, float(field.jump)
+    jump = image_size / feature_size  # plain resize: the map stretched over the image
+    return (jump - 1) / 2.0, jump
+
+
+def _place(cam: jax.Array, first: float, jump: float, image_hw: tuple[int, int]) -> jax.Array:
+    """Samples (N, h, w) unit maps at every image pixel, bilinearly between unit centres."""
+    ys = (jnp.arange(image_hw[0], dtype=jnp.float32) - first) / jump
+    xs = (jnp.arange(image_hw[1], dtype=jnp.float32) - first) / jump
+    grid_y, grid_x = jnp.meshgrid(ys, xs, indexing="ij")
+    return jax.vmap(lambda m: sample_bilinear(m[..., None], grid_y, grid_x)[..., 0])(cam)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
+def _gradcam(model, variables, images, class_index, layer, first, jump):
+    classes = _classes(model, variables, images, class_index)
+    _, acts = model.apply(variables, images, capture_activations=True)
+    zero = jnp.zeros_like(acts[layer])
+
+    def score(offset):
+        with offset_activations({layer: offset}):
+            logits, _ = model.apply(variables, images, capture_activations=True)
+        return jnp.take_along_axis(logits, classes[:, None], axis=1).sum()
+
+    grads = jax.grad(score)(zero)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = jax.nn.relu((weights * acts[layer]).sum(axis=-1))
+    return _normalize(_place(cam, first, jump, images.shape[1:3]))
+
+
+def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None) -> jax.Array:
+    """Grad-CAM heat maps of a named conv layer, placed on the image by receptive field.
+
+    Args:
+      model, variables, images, class_index: as in `saliency`.
+      layer: a named activation with spatial extent (N, h, w, C), e.g. "conv2".
+
+    Returns:
+      (N, H, W) maps in [0, 1].
+
+    Raises:
+      ValueError: an unknown layer (listing the conv-like ones) or a layer without
+        spatial extent.
+    """
+    _check(model, images, class_index)
+    shapes = activation_shapes(model)
+    spatial = [name for name, shape in shapes.items() if len(shape) == 4 and name != "input"]
+    if layer not in spatial:
+        problem = "has no spatial extent" if layer in shapes else "is not a layer of the model"
+        raise ValueError(f"Grad-CAM layer {layer!r} {problem}; layers with feature maps: "
+                         f"{', '.join(spatial)}.")
+    first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
+    return _gradcam(model, variables, jnp.asarray(images), class_index, layer, first, jump)

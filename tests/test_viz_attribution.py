@@ -1,0 +1,94 @@
+"""jaxcnn.viz.attribution: saliency against finite differences, Grad-CAM against a
+hand-written LeNet head, SmoothGrad without noise, Grad-CAM on a trained model points at
+the shape, and the bad-input errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.ndimage
+
+from jaxcnn.models import LeNet5
+from jaxcnn.viz import gradcam, saliency, smoothgrad
+from viz_lines import lines, trained_lenet
+
+MODEL = LeNet5()
+VARIABLES = MODEL.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+IMAGES = jax.random.uniform(jax.random.key(1), (2, 32, 32, 1))
+
+
+def test_saliency_matches_central_finite_differences():
+    image, cls, eps = IMAGES[:1], 3, 1e-3
+    bumps = eps * jnp.eye(32 * 32).reshape(-1, 32, 32, 1)
+    logit = jax.jit(lambda x: MODEL.apply(VARIABLES, x)[:, cls])
+    fd = (logit(image + bumps) - logit(image - bumps)) / (2 * eps)
+    expected = np.abs(np.asarray(fd)).reshape(32, 32)
+    got = np.asarray(saliency(MODEL, VARIABLES, image, cls))[0]
+    close = np.abs(got - expected / expected.max()) < 0.02
+    assert close.mean() > 0.97, close.mean()  # the rest: a bump crossed a max-pool or ReLU kink
+    assert got.max() == pytest.approx(1.0)
+
+
+def test_smoothgrad_without_noise_is_saliency_and_with_noise_follows_the_key():
+    plain = saliency(MODEL, VARIABLES, IMAGES)
+    np.testing.assert_allclose(smoothgrad(MODEL, VARIABLES, IMAGES, key=jax.random.key(0),
+                                          samples=2, noise=0.0), plain, atol=1e-6)
+    noisy = smoothgrad(MODEL, VARIABLES, IMAGES, key=jax.random.key(0), samples=4)
+    np.testing.assert_array_equal(noisy, smoothgrad(MODEL, VARIABLES, IMAGES, key=jax.random.key(0),
+                                                    samples=4))
+    assert noisy.shape == (2, 32, 32) and not np.allclose(noisy, plain)
+
+
+def _lenet_head(params, conv2):
+    """LeNet-5 from the conv2 activations to the logits, written out by hand."""
+    n = conv2.shape[0]
+    x = conv2.reshape(n, 5, 2, 5, 2, 16).max(axis=(2, 4)).reshape(n, -1)
+    for name in ("fc1", "fc2"):
+        x = jax.nn.relu(x @ params[name]["kernel"] + params[name]["bias"])
+    return x @ params["logits"]["kernel"] + params["logits"]["bias"]
+
+
+def test_gradcam_matches_a_hand_written_reference():
+    classes = jnp.array([2, 7])
+    logits, acts = MODEL.apply(VARIABLES, IMAGES, capture_activations=True)
+    head = lambda a: _lenet_head(VARIABLES["params"], a)
+    np.testing.assert_allclose(head(acts["conv2"]), logits, rtol=1e-4, atol=1e-5)
+    grads = jax.grad(lambda a: head(a)[jnp.arange(2), classes].sum())(acts["conv2"])
+    cam = jax.nn.relu((grads.mean(axis=(1, 2), keepdims=True) * acts["conv2"]).sum(axis=-1))
+    # conv2 unit r sees input pixels 2r .. 2r + 13 (5x5 conv, 2x2 pool, 5x5 conv, all
+    # VALID): its value belongs at pixel 2r + 6.5, and bilinearly in between.
+    coords = np.clip((np.arange(32) - 6.5) / 2, 0, 9)
+    grid = np.meshgrid(coords, coords, indexing="ij")
+    cam = np.stack([scipy.ndimage.map_coordinates(np.asarray(c), grid, order=1) for c in cam])
+    expected = cam / np.maximum(cam.reshape(2, -1).max(axis=1), 1e-12)[:, None, None]
+    np.testing.assert_allclose(gradcam(MODEL, VARIABLES, IMAGES, "conv2", classes), expected,
+                               atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer, min_hits, min_contrast", [("pool1", 15, 5.0), ("conv2", 13, 2.5)])
+def test_gradcam_of_a_model_trained_on_lines_is_highest_on_the_line(layer, min_hits, min_contrast):
+    model, variables = trained_lenet()
+    images, _, boxes = lines(16, seed=7)
+    maps = np.asarray(gradcam(model, variables, images, layer))
+    hits, contrast = 0, []
+    for cam, (top, bottom, left, right) in zip(maps, boxes):
+        near = np.zeros_like(cam, bool)
+        near[max(top - 4, 0):bottom + 4, max(left - 4, 0):right + 4] = True
+        hits += near.ravel()[cam.argmax()]
+        contrast.append(cam[near].mean() / max(cam[~near].mean(), 1e-6))
+    assert hits >= min_hits, hits  # of 16 images, the peak lies within 4 pixels of the line
+    assert np.median(contrast) > min_contrast, contrast
+
+
+def test_bad_inputs_are_refused_before_compiling():
+    with pytest.raises(ValueError, match=r"class_index 10 is out of range.*< 10"):
+        saliency(MODEL, VARIABLES, IMAGES, 10)
+    with pytest.raises(ValueError, match="one int per image"):
+        gradcam(MODEL, VARIABLES, IMAGES, "conv2", [1, 2, 3])
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 32, 32, 1\)"):
+        saliency(MODEL, VARIABLES, IMAGES[..., 0])
+    with pytest.raises(ValueError, match=r"'conv7' is not a layer.*conv1, pool1, conv2, pool2"):
+        gradcam(MODEL, VARIABLES, IMAGES, "conv7")
+    with pytest.raises(ValueError, match=r"'fc1' has no spatial extent"):
+        gradcam(MODEL, VARIABLES, IMAGES, "fc1")
+

@@ -1,0 +1,53 @@
+"""`jaxcnn visualize` on a run directory as `jaxcnn train` writes it (run.json +
+variables.msgpack), every kind of picture, and its errors."""
+import json
+
+import optax
+import pytest
+from PIL import Image
+
+import jaxcnn
+from jaxcnn.cli import main
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """An untrained LeNet-5 saved exactly as `jaxcnn train --model lenet5 --dataset digits` does."""
+    path = tmp_path_factory.mktemp("run")
+    model = jaxcnn.models.create("lenet5", num_classes=10, input_shape=(32, 32, 1))
+    state = jaxcnn.train.create_state(model, optax.adam(1e-3), seed=0)
+    jaxcnn.train.save_run(path, state, [])
+    (path / "run.json").write_text(json.dumps({"model": "lenet5", "dataset": "digits"}))
+    return path
+
+
+@pytest.mark.parametrize("what, extra, files", [
+    ("feature-maps", ["--layer", "conv1", "--layer", "conv2", "--most-active"], ["feature_maps.png"]),
+    ("filters", ["--layer", "conv2", "--channels", "0", "5", "--gif"],
+     ["filters_conv2.png", "weights.png", "filters_conv2.gif"]),
+    ("classes", [], ["classes.png"]),
+    ("saliency", ["--images", "2"], ["saliency.png", "smoothgrad.png"]),
+    ("gradcam", [], ["gradcam_pool2.png"]),
+])
+def test_visualize_writes_each_kind_of_picture(workdir, tmp_path, capsys, what, extra, files):
+    status = main(["visualize", "--workdir", str(workdir), "--what", what, "--steps", "3",
+                   "--out", str(tmp_path), *extra])
+    assert status == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / f) for f in files]
+    for name in files:
+        with Image.open(tmp_path / name) as image:
+            assert image.format == ("GIF" if name.endswith(".gif") else "PNG")
+            assert image.size[0] > 100
+            if name.endswith(".gif"):
+                assert image.n_frames == 4  # steps 0, 1, 2, 3
+
+
+def test_visualize_refuses_unknown_layers_and_missing_runs(workdir, tmp_path, capsys):
+    assert main(["visualize", "--workdir", str(workdir), "--what", "gradcam", "--layer", "conv9"]) == 2
+    assert "unknown layer 'conv9' for --layer; layers with feature maps: conv1, pool1, conv2, pool2" \
+        in capsys.readouterr().err
+    assert main(["visualize", "--workdir", str(tmp_path), "--what", "filters"]) == 2
+    assert "run.json, variables.msgpack missing" in capsys.readouterr().err
+    assert main(["visualize", "--workdir", str(workdir), "--what", "filters", "--channels", "99"]) == 2
+    assert "channel index for layer 'conv1' 99 is out of range" in capsys.readouterr().err
