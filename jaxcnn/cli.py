@@ -114,10 +114,13 @@ def run_summary(args: argparse.Namespace) -> str:
 
 
 def _visualize_parser(sub) -> None:
-    p = sub.add_parser("visualize", help="draw feature maps, filters, classes, saliency or Grad-CAM of a run",
+    from jaxcnn.train.config import TrainConfig
+
+    p = sub.add_parser("visualize",
+                       help="draw feature maps, filters, classes, saliency or Grad-CAM of a run",
                        description="Read a run written by `jaxcnn train` and write pictures "
                                    "(PNG, optional GIF) under --out (default WORKDIR/viz).")
-    p.add_argument("--workdir", default=DEFAULTS["workdir"], help="the trained run's directory")
+    p.add_argument("--workdir", default=TrainConfig().workdir, help="the trained run's directory")
     p.add_argument("--what", required=True,
                    choices=["feature-maps", "filters", "classes", "saliency", "gradcam"],
                    help="which pictures")
