@@ -1,5 +1,6 @@
 # Two entry points, each creating the local virtual environment .venv on first use:
-#   make demo   trains LeNet-5 on the embedded digits dataset (the README's main job)
+#   make demo   trains LeNet-5 on the embedded digits dataset and draws what it learned
+#               (filter and class visualizations) under runs/lenet5-digits (the README's main job)
 #   make test   runs the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,6 +16,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/jaxcnn train
+	$(VENV)/bin/jaxcnn visualize --what filters
+	$(VENV)/bin/jaxcnn visualize --what classes
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
