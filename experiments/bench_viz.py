@@ -13,6 +13,7 @@ sigmoid), maximizes the mean activation of one channel with Adam (lr 0.05), and 
 random transforms, so the work per step is the same. Compile time is reported apart.
 
 Usage: python experiments/bench_viz.py [--steps 256] [--filters 64] [--loop-filters 16]
+       [--torch-threads 1] [--skip-torch]
 """
 from __future__ import annotations
 
@@ -134,6 +135,9 @@ def main() -> None:
     parser.add_argument("--loop-filters", type=int, default=64,
                         help="filters rendered by (b) and (c), one call each")
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch intra-op threads (0: torch's default); on a shared machine "
+                             "1 thread was far steadier than 2")
     args = parser.parse_args()
 
     model, variables = build(args.size)
@@ -163,6 +167,8 @@ def main() -> None:
         except ImportError:
             torch = None
         if torch is not None:
+            if args.torch_threads:
+                torch.set_num_threads(args.torch_threads)
             report["torch"] = f"{torch.__version__}, {torch.get_num_threads()} threads"
             for name, full in (("c_torch_full", True), ("c_torch_cut", False)):
                 seconds, values = time_torch(variables, args.layer, loop_channels, args.steps,
