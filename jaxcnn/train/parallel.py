@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxcnn.data.batching import shard_batch, shard_for_pmap
 from jaxcnn.train.losses import LossFn
 from jaxcnn.train.state import TrainState
 from jaxcnn.train.steps import eval_step, train_step
@@ -111,14 +112,17 @@ class Parallel:
         return None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec())
 
     def place_batch(self, batch: dict[str, np.ndarray]) -> dict:
-        """Puts a global host batch on the devices (this process's rows only when sharded)."""
+        """Puts this process's host batch on the devices.
+
+        `batches()` yields the whole global batch in a one-process run and only this
+        process's contiguous rows of it in a multi-process run; sharded jit assembles the
+        global array from those rows.
+        """
         if self.strategy == "jit":
             return batch
         if self.strategy == "pmap":
-            n = self.num_devices
-            return {k: v.reshape(n, v.shape[0] // n, *v.shape[1:]) for k, v in batch.items()}
-        return {k: _global_array(v, NamedSharding(self.mesh, PartitionSpec(DATA_AXIS)))
-                for k, v in batch.items()}
+            return shard_for_pmap(batch, self.num_devices)
+        return shard_batch(batch, NamedSharding(self.mesh, PartitionSpec(DATA_AXIS)))
 
     def metrics(self, metrics: dict) -> dict:
         """Step metrics as scalars (pmap returns one identical copy per device)."""
@@ -131,14 +135,6 @@ def _replicate(value: jax.Array, sharding: NamedSharding) -> jax.Array:
         data = _replicate(jax.random.key_data(value), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
     return jax.make_array_from_process_local_data(sharding, np.asarray(value))
-
-
-def _global_array(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """Assembles a global array from this process's rows of the global `value`."""
-    rows = [index[0] for index in sharding.addressable_devices_indices_map(value.shape).values()]
-    start = min(r.start or 0 for r in rows)
-    stop = max(value.shape[0] if r.stop is None else r.stop for r in rows)
-    return jax.make_array_from_process_local_data(sharding, value[start:stop], value.shape)
 
 
 def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
