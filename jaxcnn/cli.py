@@ -68,11 +68,34 @@ def run_train(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _summary_parser(sub) -> None:
+    p = sub.add_parser("summary", help="print a model's layers, shapes, parameters and FLOPs",
+                       description="Print one row per named layer (output shape, parameters, "
+                                   "FLOPs) and the totals, without allocating the model.")
+    p.add_argument("model", help="model name (see jaxcnn.models.names())")
+    p.add_argument("--input-shape", type=int, nargs=3, metavar=("H", "W", "C"),
+                   help="input image shape (default: the model's own)")
+    p.add_argument("--num-classes", type=int, help="number of output classes (default: the model's own)")
+
+
+def run_summary(args: argparse.Namespace) -> str:
+    """Prints the summary table of `args.model` and returns it."""
+    import jaxcnn
+
+    kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
+    if args.input_shape:
+        kwargs["input_shape"] = tuple(args.input_shape)
+    table = str(jaxcnn.summary(jaxcnn.models.create(args.model, **kwargs)))
+    print(table)
+    return table
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `jaxcnn` argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="Convolutional neural networks in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _summary_parser(sub)
     return parser
 
 
@@ -89,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             run_train(args)
+        if args.command == "summary":
+            run_summary(args)
     except ValueError as err:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -150,6 +150,15 @@ class AvgPool2D(_Pool):
                             count_include_pad=self.count_include_pad)
 
 
+class AdaptiveAvgPool2D(nn.Module):
+    """Average pooling to a fixed `output_size`, as PyTorch's AdaptiveAvgPool2d."""
+
+    output_size: IntOrPair
+
+    def __call__(self, x):
+        return ops.adaptive_avg_pool(x, self.output_size)
+
+
 class GlobalAvgPool2D(nn.Module):
     """Mean over the spatial axes: (N, H, W, C) -> (N, C) (or (N, 1, 1, C) with keepdims)."""
 

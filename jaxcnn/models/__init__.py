@@ -13,12 +13,28 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn.models.alexnet import AlexNet
 from jaxcnn.models.base import check_input
+from jaxcnn.models.cnn4 import CNN4
 from jaxcnn.models.lenet import LeNet5
+from jaxcnn.models.resnet import ResNet
+from jaxcnn.models.vgg import VGG
+
+_RESNET_STAGES = {18: ((2, 2, 2, 2), False), 34: ((3, 4, 6, 3), False), 50: ((3, 4, 6, 3), True)}
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "lenet5": LeNet5,
     "lenet5_classic": functools.partial(LeNet5, hidden=(120, 84)),
+    "cnn4": CNN4,
+    "alexnet": AlexNet,
+    **{f"vgg{depth}{suffix}": functools.partial(VGG, depth=depth, batch_norm=bool(suffix))
+       for depth in (11, 13, 16, 19) for suffix in ("", "_bn")},
+    **{f"resnet{depth}": functools.partial(ResNet, stage_sizes=stages, bottleneck=bottleneck)
+       for depth, (stages, bottleneck) in _RESNET_STAGES.items()},
+    **{f"resnet{depth}_cifar": functools.partial(ResNet, stage_sizes=stages, bottleneck=bottleneck,
+                                                 stem="cifar", num_classes=10,
+                                                 input_shape=(32, 32, 3))
+       for depth, (stages, bottleneck) in _RESNET_STAGES.items()},
 }
 
 
@@ -67,4 +83,4 @@ def layer_names(model: nn.Module) -> list[str]:
     return order
 
 
-__all__ = ["LeNet5", "check_input", "create", "layer_names", "names"]
+__all__ = ["AlexNet", "CNN4", "LeNet5", "ResNet", "VGG", "check_input", "create", "layer_names", "names"]

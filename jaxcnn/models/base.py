@@ -5,10 +5,15 @@ Contract: a jaxcnn model is a `flax.linen.Module` with fields `num_classes` and
 capture_activations=False)`. It returns logits, or `(logits, activations)` when
 `capture_activations=True`, where `activations` maps stable layer names (in network
 order) to the output of that layer.
+
+Models also describe their spatial geometry with `spatial_layers()`: the named layers
+whose output is a feature map, each with the (kernel, stride, padding) windows applied
+since the previous one along its longest path. The receptive fields and the smallest
+accepted input size are computed from it.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 
@@ -30,6 +35,64 @@ def check_input(x: jax.Array, input_shape: Sequence[int], model_name: str) -> No
             f"{model_name} expects images of shape (batch, {', '.join(map(str, expected))}) "
             f"(NHWC), got an input of shape {tuple(x.shape)}; resize the data (e.g. "
             f"image_size={expected[0]}) or build the model with input_shape={tuple(x.shape[1:])}.")
+
+
+class Window(NamedTuple):
+    """One sliding window along H and W: square kernel, stride, symmetric zero padding."""
+
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+
+
+SpatialLayers = list[tuple[str, tuple[Window, ...]]]
+
+
+def output_size(size: int, windows: Sequence[Window]) -> int:
+    """Spatial size after `windows` (0 or less when the input is too small for one)."""
+    for w in windows:
+        if size + 2 * w.padding < w.kernel:
+            return 0
+        size = (size + 2 * w.padding - w.kernel) // w.stride + 1
+    return size
+
+
+def smallest_input_size(layers: SpatialLayers) -> int:
+    """The smallest H (= W) for which every layer of `layers` has an output of size >= 1."""
+    windows = [w for _, group in layers for w in group]
+    size = 1
+    while output_size(size, windows) < 1:
+        size += 1
+    return size
+
+
+def check_image_size(x: jax.Array, input_shape: Sequence[int], min_size: int,
+                     model_name: str) -> None:
+    """Refuses a batch with the wrong rank or channels, or smaller than the model accepts.
+
+    For models that take any image size (global or adaptive pooling before the dense
+    layers); `check_input` is the exact check of models that flatten a feature map.
+
+    Args:
+      x: the input batch, expected (N, H, W, C).
+      input_shape: the (H, W, C) the model was built for; only C must match.
+      min_size: the smallest H and W the model accepts.
+      model_name: used in the message.
+
+    Raises:
+      ValueError: naming the received shape and what is accepted.
+    """
+    channels = input_shape[-1]
+    if x.ndim != 4 or x.shape[-1] != channels:
+        raise ValueError(
+            f"{model_name} expects images of shape (batch, H, W, {channels}) (NHWC, {channels} "
+            f"channels), got an input of shape {tuple(x.shape)}; convert the images to "
+            f"{channels} channels or build the model with input_shape=(H, W, {x.shape[-1]}).")
+    if min(x.shape[1:3]) < min_size:
+        raise ValueError(
+            f"{model_name} accepts images of at least {min_size}x{min_size} pixels, got an "
+            f"input of shape {tuple(x.shape)}; resize the images to {min_size}x{min_size} "
+            f"or larger.")
 
 
 class ActivationRecorder:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 
 from jaxcnn.layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
-from jaxcnn.models.base import ActivationRecorder, check_input
+from jaxcnn.models.base import ActivationRecorder, SpatialLayers, Window, check_input
 
 
 class LeNet5(nn.Module):
@@ -31,6 +31,11 @@ class LeNet5(nn.Module):
     hidden: Sequence[int] = (120, 100)
     activation: str = "relu"
     dtype: Any = None
+
+    def spatial_layers(self) -> SpatialLayers:
+        """Named feature maps and the windows that lead to each (see `models.base`)."""
+        return [("conv1", (Window(5),)), ("pool1", (Window(2, 2),)),
+                ("conv2", (Window(5),)), ("pool2", (Window(2, 2),))]
 
     @nn.compact
     def __call__(self, x, train: bool = False, capture_activations: bool = False):

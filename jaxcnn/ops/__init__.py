@@ -17,6 +17,7 @@ from jaxcnn.ops.activations import gelu, leaky_relu, relu, sigmoid, softmax, tan
 from jaxcnn.ops.conv import conv2d
 from jaxcnn.ops.core import dense, dropout, flatten
 from jaxcnn.ops.pool import (
+    adaptive_avg_pool,
     avg_pool,
     global_avg_pool,
     global_max_pool,
@@ -39,6 +40,7 @@ from jaxcnn.ops.shapes import (
 
 __all__ = [
     "PADDING_MODES",
+    "adaptive_avg_pool",
     "avg_pool",
     "check_rank",
     "check_window_fits",

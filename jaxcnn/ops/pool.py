@@ -245,7 +245,43 @@ def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
     return jnp.max(x, axis=(1, 2), keepdims=keepdims)
 
 
+def _adaptive_weights(n: int, out: int) -> np.ndarray:
+    """(out, n) averaging matrix of PyTorch's adaptive pooling along one axis.
+
+    Output cell ``i`` averages input cells ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1``.
+    """
+    weights = np.zeros((out, n), np.float32)
+    for i in range(out):
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        weights[i, start:end] = 1.0 / (end - start)
+    return weights
+
+
+def adaptive_avg_pool(x: jax.Array, output_size: Any) -> jax.Array:
+    """Average pooling to a fixed spatial size, with PyTorch's ``AdaptiveAvgPool2d`` windows.
+
+    Args:
+        x: Input of shape ``(N, H, W, C)``.
+        output_size: Int or ``(oh, ow)``; a larger output than input repeats cells.
+
+    Returns:
+        ``(N, oh, ow, C)``; ``x`` itself when it already has that size.
+
+    Raises:
+        ValueError: If ``x`` is not 4-D or ``output_size`` is not positive.
+    """
+    x = jnp.asarray(x)
+    check_rank(x.shape, 4, "x", "(N, H, W, C)", op="adaptive_avg_pool")
+    oh, ow = normalize_pair(output_size, "output_size")
+    if x.shape[1:3] == (oh, ow):
+        return x
+    rows = jnp.asarray(_adaptive_weights(x.shape[1], oh), x.dtype)
+    cols = jnp.asarray(_adaptive_weights(x.shape[2], ow), x.dtype)
+    return jnp.einsum("ih,nhwc,jw->nijc", rows, x, cols)
+
+
 __all__ = [
+    "adaptive_avg_pool",
     "avg_pool",
     "global_avg_pool",
     "global_max_pool",
