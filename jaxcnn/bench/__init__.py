@@ -7,7 +7,7 @@ images/s, step and compile times and, with `baselines=True`, the same for plain 
 PyTorch (when installed) timed interleaved in the same run, plus the ratios. `jaxcnn bench`
 prints these records as JSON lines.
 """
-from jaxcnn.bench.compare import available_baselines, compare
+from jaxcnn.bench.interleaved import available_baselines, compare
 from jaxcnn.bench.runner import (STRATEGIES, Runner, default_cache_dir, enable_compile_cache,
                                  jaxcnn_runner)
 from jaxcnn.bench.workloads import WORKLOADS, build_model, random_batch

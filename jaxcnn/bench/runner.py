@@ -65,20 +65,38 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> pathlib.Path:
     return folder
 
 
+def check_strategy(strategy: str, batch: int) -> list:
+    """Checks a strategy name and that the batch splits evenly over its devices.
+
+    Args:
+      strategy: one of `STRATEGIES`.
+      batch: global batch size.
+
+    Returns:
+      The devices the strategy uses.
+
+    Raises:
+      ValueError: for an unknown strategy or a batch the devices cannot split.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    devices = jax.local_devices() if strategy == "pmap" else jax.devices()
+    if strategy != "jit" and batch % len(devices):
+        raise ValueError(f"batch size {batch} cannot be split over {len(devices)} devices with "
+                         f"strategy {strategy!r}; use a multiple of {len(devices)}.")
+    return devices
+
+
 def _place(strategy: str, state, batch: dict):
     """Compiles nothing: wraps `train_step` for the strategy and places its arguments."""
-    devices = jax.local_devices() if strategy == "pmap" else jax.devices()
-    if batch["label"].shape[0] % len(devices):
-        raise ValueError(f"batch size {batch['label'].shape[0]} cannot be split over "
-                         f"{len(devices)} devices with strategy {strategy!r}; use a multiple "
-                         f"of {len(devices)}.")
+    devices = check_strategy(strategy, batch["label"].shape[0])
     if strategy == "jit":
         return jax.jit(train_step, donate_argnums=0), state, batch
     if strategy == "pmap":
         n = len(devices)
         step = jax.pmap(functools.partial(train_step, axis_name="batch"), axis_name="batch",
                         donate_argnums=0)
-        state = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), state)
+        state = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), state)
         batch = jax.tree.map(lambda x: x.reshape(n, -1, *x.shape[1:]), batch)
         return step, state, batch
     mesh = Mesh(devices, ("batch",))
@@ -104,8 +122,7 @@ def jaxcnn_runner(workload: str, batch: int, precision: str = "float32",
     Raises:
       ValueError: for an unknown strategy or a batch the devices cannot split.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    check_strategy(strategy, batch)
     model = build_model(workload, precision, axis_name="batch" if strategy == "pmap" else None)
     state = create_state(model, make_optimizer(), seed=0)
     step, state, data = _place(strategy, state, random_batch(workload, batch))

@@ -26,9 +26,11 @@ def _runner(spec: dict):
 
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind} x{jax.device_count()}"
     if spec["peer"] == "flax":
+        import flax
+
         from jaxcnn.bench.flax_baseline import flax_runner
 
-        return flax_runner(*args), device, jax.__version__
+        return flax_runner(*args), device, flax.__version__
     from jaxcnn.bench.runner import enable_compile_cache, jaxcnn_runner
 
     if spec["cache"] is not None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import jaxcnn
-from jaxcnn.bench.runner import STRATEGIES
+from jaxcnn.bench.runner import check_strategy
 from jaxcnn.bench.workloads import check_precision, check_workload
 
 
@@ -86,14 +86,13 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
     """
     spec = check_workload(workload)
     check_precision(precision)
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
     batch = spec.batch if batch is None else batch
     for name, value in (("batch", batch), ("steps", steps), ("rounds", rounds)):
         if value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value}.")
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}.")
+    check_strategy(strategy, batch)
     per_round = max(1, steps // rounds)
     peers = ["jaxcnn"] + (available_baselines() if baselines else [])
     workers = []
