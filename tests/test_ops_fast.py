@@ -143,7 +143,7 @@ def test_overlapping_or_padded_windows_keep_xla_pooling_on_cpu():
     ((2, 2), (2, 2), ((0, 1), (0, 0)), False),
 ])
 def test_tiles_input(window, stride, pads, expected):
-    assert cpu_fast.tiles_input((1, 8, 8, 1), window, stride, pads) is expected
+    assert cpu_fast.tiles_input(window, stride, pads) is expected
 
 
 def test_integer_max_pool_uses_the_tiled_path_exactly():

@@ -9,8 +9,7 @@ Contract:
       outputs and gradients agree to float rounding (tests compare them with
       relative error <= 1e-5 in float32), ties included.
     * Pooling: windows that tile the input (stride == window, no padding) are
-      reshaped to ``(N, H/kh, kh, W/kw, kw, C)`` and reduced over the window
-      axes. XLA:CPU runs the gradient of ``reduce_window`` as a slow generic
+      reshaped to ``(N, H/kh, kh, W/kw, kw, C)`` and combined cell by cell. XLA:CPU runs the gradient of ``reduce_window`` as a slow generic
       ``select_and_scatter`` / ``pad + reduce_window``; here the gradient is a
       fused elementwise ``where`` over the tiles instead, and the forward pass an
       elementwise max of the window cells that fuses with the op before it
@@ -54,11 +53,10 @@ def on_cpu(fast: Callable, plain: Callable, *args: jax.Array) -> jax.Array:
     return lax.platform_dependent(*args, cpu=fast, default=plain)
 
 
-def tiles_input(shape: tuple, window: Pair, stride: Pair, pads: tuple) -> bool:
-    """Whether a pooling window tiles the input, so the tiled formulation applies.
+def tiles_input(window: Pair, stride: Pair, pads: tuple) -> bool:
+    """Whether pooling windows tile the input, so the tiled formulation applies.
 
     Args:
-        shape: NHWC input shape.
         window: ``(kh, kw)``.
         stride: ``(sh, sw)``.
         pads: ``((top, bottom), (left, right))`` explicit padding.
