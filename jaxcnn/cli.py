@@ -106,6 +106,8 @@ def _bench_parser(sub) -> None:
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                    help="compute dtype (parameters stay float32)")
     p.add_argument("--baselines", action="store_true", help="also time plain Flax and PyTorch")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="PyTorch intra-op threads (default: one per core)")
     p.add_argument("--compile-cache", default="",
                    help="persistent compilation cache folder (default: ~/.cache/jaxcnn/jax)")
     p.add_argument("--no-compile-cache", action="store_true",
@@ -129,7 +131,8 @@ def run_bench(args: argparse.Namespace) -> list[dict]:
     for name in names:
         record = bench.compare(name, batch=args.batch_size, steps=args.steps, rounds=args.rounds,
                                warmup=args.warmup, strategy=args.strategy,
-                               precision=args.precision, baselines=args.baselines, cache=cache)
+                               precision=args.precision, baselines=args.baselines, cache=cache,
+                               torch_threads=args.torch_threads)
         print(json.dumps(record), flush=True)
         records.append(record)
     return records

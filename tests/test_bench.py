@@ -47,6 +47,7 @@ def test_cli_bench_prints_a_json_line_and_fills_the_compile_cache(tmp_path, caps
     ({"workload": "lenet5", "steps": 0}, "steps must be a positive integer, got 0"),
     ({"workload": "lenet5", "batch": -4}, "batch must be a positive integer, got -4"),
     ({"workload": "lenet5", "warmup": -1}, "warmup must be >= 0"),
+    ({"workload": "lenet5", "torch_threads": 0}, "torch_threads must be a positive integer"),
 ])
 def test_compare_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -119,12 +120,14 @@ def test_available_baselines_always_include_flax():
 @pytest.mark.slow
 def test_compare_with_baselines_reports_ratios(tmp_path):
     record = bench.compare("lenet5", batch=16, steps=2, rounds=2, warmup=0, baselines=True,
-                           cache=str(tmp_path))
+                           cache=str(tmp_path), torch_threads=1)
     for peer in bench.available_baselines():
         assert record[f"{peer}_img_per_s"] > 0
         ratio = record["img_per_s"] / record[f"{peer}_img_per_s"]
         assert record[f"jaxcnn_over_{peer}"] == pytest.approx(ratio, rel=0.02)
     assert record["flax_version"] == flax.__version__
+    if "torch" in bench.available_baselines():
+        assert record["torch_device"] == "cpu x1 threads"
 
 
 def _cli_with_devices(args, devices):
@@ -147,6 +150,6 @@ def test_multi_device_strategies_run_and_refuse_an_unsplittable_batch(strategy, 
 
 def test_worker_failure_is_reported():
     worker_spec = {"peer": "jaxcnn", "workload": "lenet5", "batch": 128, "precision": "float32",
-                   "strategy": "bogus", "cache": None}
+                   "strategy": "bogus", "cache": None, "torch_threads": None}
     with pytest.raises(RuntimeError, match="jaxcnn benchmark worker exited with status 1"):
         interleaved._Worker(worker_spec)

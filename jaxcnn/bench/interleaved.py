@@ -62,7 +62,8 @@ def available_baselines() -> list[str]:
 
 def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds: int = 5,
             warmup: int = 3, strategy: str = "jit", precision: str = "float32",
-            baselines: bool = False, cache: str | None = "") -> dict:
+            baselines: bool = False, cache: str | None = "",
+            torch_threads: int | None = None) -> dict:
     """Times jaxcnn (and optionally its baselines) on one workload, interleaved.
 
     Args:
@@ -75,6 +76,9 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
       precision: "float32" or "bfloat16".
       baselines: also time plain Flax and, when installed, PyTorch.
       cache: jaxcnn's persistent compilation cache folder ("" = default, None = off).
+      torch_threads: PyTorch's intra-op threads (None: its default, one per core). On a
+        machine busy with other work, PyTorch's spinning OpenMP threads can slow it
+        down by more than 10x; one thread shows what it does per core.
 
     Returns:
       {workload, batch, img_per_s, step_ms, compile_s, device, jax_version, strategy,
@@ -92,6 +96,8 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
             raise ValueError(f"{name} must be a positive integer, got {value}.")
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}.")
+    if torch_threads is not None and torch_threads < 1:
+        raise ValueError(f"torch_threads must be a positive integer or None, got {torch_threads}.")
     check_strategy(strategy, batch)
     per_round = max(1, steps // rounds)
     peers = ["jaxcnn"] + (available_baselines() if baselines else [])
@@ -99,7 +105,8 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
     try:
         for peer in peers:  # one at a time, so compile times are not disturbed
             workers.append(_Worker({"peer": peer, "workload": workload, "batch": batch,
-                                    "precision": precision, "strategy": strategy, "cache": cache}))
+                                    "precision": precision, "strategy": strategy, "cache": cache,
+                                    "torch_threads": torch_threads}))
             if warmup:
                 workers[-1].run(warmup)
         times = {w.peer: [] for w in workers}
@@ -120,5 +127,6 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
         result[f"{w.peer}_img_per_s"] = round(batch / step_s[w.peer], 1)
         result[f"{w.peer}_compile_s"] = round(w.info["compile_s"], 3)
         result[f"{w.peer}_version"] = w.info["version"]
+        result[f"{w.peer}_device"] = w.info["device"]
         result[f"jaxcnn_over_{w.peer}"] = round(step_s[w.peer] / step_s["jaxcnn"], 3)
     return result

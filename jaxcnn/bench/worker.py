@@ -1,8 +1,9 @@
 """One framework's runner in its own process: `python -m jaxcnn.bench.worker SPEC_JSON`.
 
 Protocol: SPEC_JSON holds peer ("jaxcnn", "flax" or "torch"), workload, batch,
-precision, strategy and cache (a folder, "" for the default, or null for no persistent
-compilation cache). The worker builds and compiles the step, prints one JSON line
+precision, strategy, cache (a folder, "" for the default, or null for no persistent
+compilation cache) and torch_threads (PyTorch's intra-op threads, null for its default).
+The worker builds and compiles the step, prints one JSON line
 `{"compile_s", "device", "version"}`, then for each line `N` read from stdin runs N steps
 and prints `{"seconds": ...}`; it exits at end of input. Separate processes keep the
 frameworks' thread pools from competing while another one is being timed.
@@ -21,6 +22,8 @@ def _runner(spec: dict):
 
         from jaxcnn.bench.torch_baseline import torch_runner
 
+        if spec["torch_threads"]:
+            torch.set_num_threads(spec["torch_threads"])
         return torch_runner(*args), f"cpu x{torch.get_num_threads()} threads", torch.__version__
     import jax
 
