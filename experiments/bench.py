@@ -5,7 +5,7 @@ three frameworks timed interleaved in the same run (`jaxcnn.bench.compare`), and
 inference and input-gradient (the step of gradient-ascent visualizations) images/s of
 jaxcnn against plain Flax, also interleaved.
 
-    PYTHONPATH=. python experiments/bench.py --steps 20 --rounds 5 > bench.md
+    PYTHONPATH=. python experiments/bench.py --steps 30 --rounds 10 --torch-threads 1 > bench.md
 """
 from __future__ import annotations
 
@@ -80,18 +80,23 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed training steps per framework")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     p.add_argument("--repeats", type=int, default=9, help="timed calls for inference/gradient")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="PyTorch intra-op threads (default: one per core)")
     args = p.parse_args()
     names = args.workloads.split(",")
     print(f"Machine: {machine()}  ")
     print(f"Versions: jaxcnn {jaxcnn.__version__}, jax {jax.__version__}, flax {flax.__version__}"
           + (f", torch {__import__('torch').__version__}" if "torch" in bench.available_baselines()
              else ", torch not installed") + "\n")
-    print("Training, fp32, images/s (median of interleaved rounds):\n")
+    threads = args.torch_threads or "default"
+    print(f"Training, fp32, images/s (median of interleaved rounds; PyTorch threads: {threads}; "
+          "compile times cold):\n")
     print("| workload | batch | jaxcnn | plain Flax | PyTorch | jaxcnn/Flax | jaxcnn/PyTorch "
           "| compile s (jaxcnn / Flax) |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = bench.compare(name, steps=args.steps, rounds=args.rounds, baselines=True, cache=None)
+        r = bench.compare(name, steps=args.steps, rounds=args.rounds, baselines=True, cache=None,
+                          torch_threads=args.torch_threads)
         torch_ips = f"{r['torch_img_per_s']:,.0f}" if "torch_img_per_s" in r else "-"
         torch_ratio = f"{r['jaxcnn_over_torch']:.2f}" if "jaxcnn_over_torch" in r else "-"
         print(f"| {name} | {r['batch']} | {r['img_per_s']:,.0f} | {r['flax_img_per_s']:,.0f} | "

@@ -120,8 +120,11 @@ def _cells_of(tiles: jax.Array) -> list[jax.Array]:
 def _extremum(tiles: jax.Array, kind: str) -> jax.Array:
     # Elementwise max/min of the cells rather than a reduce: XLA:CPU fuses it into
     # the producer (e.g. the relu before the pool) instead of running a separate
-    # reduction kernel that also blocks the fusion of the backward pass.
-    return functools.reduce(_COMBINE[kind], _cells_of(tiles))
+    # reduction kernel that also blocks the fusion of the backward pass. The barrier
+    # stores the pooled result once: otherwise XLA re-computes it from the 4x larger
+    # input inside the transposes that feed the next conv's weight gradient (cnn4
+    # trains ~8% faster with it).
+    return lax.optimization_barrier(functools.reduce(_COMBINE[kind], _cells_of(tiles)))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
