@@ -69,7 +69,8 @@ def test_flax_baseline_has_the_same_parameters_as_the_jaxcnn_model(name):
     assert _count(ours.get("batch_stats", {})) == _count(theirs.get("batch_stats", {}))
 
 
-@pytest.mark.parametrize("name,published", [("lenet5", 63_802), ("resnet18", 11_173_962)])
+@pytest.mark.parametrize("name,published", [("lenet5", 63_802), ("cnn4", 1_290_946),
+                                            ("resnet18", 11_173_962)])
 def test_torch_baseline_has_the_same_parameters_as_the_jaxcnn_model(name, published):
     pytest.importorskip("torch")
     from jaxcnn.bench import torch_baseline
