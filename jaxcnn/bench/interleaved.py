@@ -83,10 +83,11 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
     Returns:
       {workload, batch, img_per_s, step_ms, compile_s, device, jax_version, strategy,
       precision, steps, rounds, load_avg} plus, per baseline B, `B_img_per_s`,
-      `B_compile_s`, `B_version` and the ratio `jaxcnn_over_B`.
+      `B_compile_s`, `B_version`, `B_device` and the ratio `jaxcnn_over_B`.
 
     Raises:
-      ValueError: for a bad workload, strategy, precision, batch, steps or rounds.
+      ValueError: for a bad workload, strategy, precision, batch, steps, rounds, warmup or
+        torch_threads, or a batch the devices cannot split.
     """
     spec = check_workload(workload)
     check_precision(precision)
