@@ -151,6 +151,54 @@ def run_visualize(args: argparse.Namespace) -> list:
     return paths
 
 
+def _bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="training throughput on the WORKLOADS.md workloads",
+                       description="Time jaxcnn's train step on fixed random data and print one "
+                                   "JSON line per workload; --baselines also times plain Flax "
+                                   "and PyTorch (when installed) interleaved in the same run.")
+    p.add_argument("--workload", default="all", help="lenet5, cnn4, resnet18 or all")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per framework")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved rounds the steps are split into (median round counts)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the workload's batch")
+    p.add_argument("--strategy", default="jit", choices=["jit", "pmap", "sharded"],
+                   help="how jaxcnn's train step is compiled")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="compute dtype (parameters stay float32)")
+    p.add_argument("--baselines", action="store_true", help="also time plain Flax and PyTorch")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="PyTorch intra-op threads (default: one per core)")
+    p.add_argument("--compile-cache", default="",
+                   help="persistent compilation cache folder (default: ~/.cache/jaxcnn/jax)")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile from scratch (cold compile times)")
+
+
+def run_bench(args: argparse.Namespace) -> list[dict]:
+    """Runs the `bench` sub-command: prints one JSON line per workload.
+
+    Args:
+      args: parsed `bench` arguments.
+
+    Returns:
+      The records printed.
+    """
+    from jaxcnn import bench  # imported here so `jaxcnn --help` answers without loading JAX
+
+    names = list(bench.WORKLOADS) if args.workload == "all" else [args.workload]
+    cache = None if args.no_compile_cache else args.compile_cache
+    records = []
+    for name in names:
+        record = bench.compare(name, batch=args.batch_size, steps=args.steps, rounds=args.rounds,
+                               warmup=args.warmup, strategy=args.strategy,
+                               precision=args.precision, baselines=args.baselines, cache=cache,
+                               torch_threads=args.torch_threads)
+        print(json.dumps(record), flush=True)
+        records.append(record)
+    return records
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `jaxcnn` argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="Convolutional neural networks in JAX.")
@@ -158,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _summary_parser(sub)
     _visualize_parser(sub)
+    _bench_parser(sub)
     return parser
 
 
@@ -178,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             run_summary(args)
         if args.command == "visualize":
             run_visualize(args)
+        if args.command == "bench":
+            run_bench(args)
     except ValueError as err:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 2

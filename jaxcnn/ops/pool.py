@@ -13,6 +13,10 @@ Contract:
       only padding ("SAME" always satisfies this).
     * The output spatial size equals :func:`jaxcnn.ops.shapes.pool_output_size`.
     * Checks use static shapes and raise before tracing (also inside jit).
+    * Speed: when compiled for the CPU, windows that tile the input (stride ==
+      window, no padding) use the reshape formulation of
+      :mod:`jaxcnn.ops.cpu_fast`, with the same values and gradients (ties
+      included); other platforms and other windows use ``lax.reduce_window``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxcnn.ops import cpu_fast
 from jaxcnn.ops.shapes import (
     Pads2D,
     PaddingLike,
@@ -68,6 +73,24 @@ def _reduce(
     )
 
 
+def _pool(x: jax.Array, kind: str, win: tuple, strd: tuple, pads: Pads2D) -> jax.Array:
+    """Max/min/sum pooling: the tiled formulation on CPU where it applies, else lax."""
+    init, computation = {
+        "max": (_lowest(x.dtype), lax.max),
+        "min": (_highest(x.dtype), lax.min),
+        "sum": (0, lax.add),
+    }[kind]
+
+    def plain(x):
+        return _reduce(x, init, computation, win, strd, pads)
+
+    if not cpu_fast.tiles_input(win, strd, pads):
+        return plain(x)
+    if kind == "sum":
+        return cpu_fast.on_cpu(lambda x: cpu_fast.tiled_sum(x, win), plain, x)
+    return cpu_fast.on_cpu(lambda x: cpu_fast.tiled_extremum(x, win, kind), plain, x)
+
+
 def _lowest(dtype: Any) -> Any:
     """Identity element of max for ``dtype`` (-inf for floats)."""
     return -np.inf if jnp.issubdtype(dtype, jnp.inexact) else jnp.iinfo(dtype).min
@@ -98,7 +121,7 @@ def max_pool(
     """
     x = jnp.asarray(x)
     win, strd, pads = _resolve(x, window, stride, padding, "max_pool")
-    return _reduce(x, _lowest(x.dtype), lax.max, win, strd, pads)
+    return _pool(x, "max", win, strd, pads)
 
 
 def min_pool(
@@ -120,7 +143,7 @@ def min_pool(
     """
     x = jnp.asarray(x)
     win, strd, pads = _resolve(x, window, stride, padding, "min_pool")
-    return _reduce(x, _highest(x.dtype), lax.min, win, strd, pads)
+    return _pool(x, "min", win, strd, pads)
 
 
 def sum_pool(
@@ -142,7 +165,7 @@ def sum_pool(
     """
     x = jnp.asarray(x)
     win, strd, pads = _resolve(x, window, stride, padding, "sum_pool")
-    return _reduce(x, 0, lax.add, win, strd, pads)
+    return _pool(x, "sum", win, strd, pads)
 
 
 def _inside_counts(n: int, k: int, s: int, pads: tuple) -> np.ndarray:
@@ -178,7 +201,7 @@ def avg_pool(
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jnp.float32)
     win, strd, pads = _resolve(x, window, stride, padding, "avg_pool")
-    total = _reduce(x, 0, lax.add, win, strd, pads)
+    total = _pool(x, "sum", win, strd, pads)
     if count_include_pad:
         return total / (win[0] * win[1])
     # The counts depend only on static shapes, so they are built in NumPy and
