@@ -17,8 +17,9 @@ Offline (no --weights): a narrow VGG-16 with BatchNorm (widths 16-64, fc 128) tr
 the embedded `shapes` at 32x32, then pictured the same way:
     python experiments/vgg16_visualize.py [--quick]   # --quick: 1 epoch, 16 ascent steps
 Expected result: `<out-dir>/feature_maps.png`, `<out-dir>/filters.png` (one row per
-layer: colours and edges in block1, textures and then object parts deeper) and
-`<out-dir>/classes.png`; the printed test accuracy of the offline model (0.966 on
+layer; with ImageNet weights colours and edges in block1, textures and object parts
+deeper; the small offline model shows stripes and textures, and the filters that never
+activate stay plain grey, with a warning naming them) and `<out-dir>/classes.png`; the printed test accuracy of the offline model (0.966 on
 `shapes` after the default 8 epochs, seed 0) and the largest logit each class image reached.
 """
 from __future__ import annotations
