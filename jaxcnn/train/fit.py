@@ -92,7 +92,7 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
         precision: str = "float32", seed: int = 0, workdir: str | pathlib.Path | None = None,
         resume: bool = False, checkpoint_every: int | None = None, keep_checkpoints: int = 3,
         progress: bool = True, log_epochs: bool = False,
-        tensorboard: bool = False) -> tuple[TrainState, list[dict]]:
+        tensorboard: bool = False, augment=None) -> tuple[TrainState, list[dict]]:
     """Trains `model` on `train_data`, evaluating on `eval_data` after every epoch.
 
     Args:
@@ -121,6 +121,9 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       progress: show a progress bar.
       log_epochs: print one line per epoch.
       tensorboard: also write TensorBoard event files (needs tensorboardX).
+      augment: `(key, images) -> images` applied to every training batch inside the
+        compiled step (e.g. `jaxcnn.data.augment.Sequential([...])`); the key depends
+        only on (seed, step), so runs repeat exactly. Evaluation data are never augmented.
 
     Returns:
       `(state, history)`: the trained state (one copy, whatever the strategy) and one
@@ -136,7 +139,10 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
                                        precision, workdir, resume, checkpoint_every)
     if precision == "bfloat16":
         model = model.clone(dtype=PRECISIONS[precision])
-    parallel = make_parallel(strategy, make_loss(loss, label_smoothing))
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be a callable (key, images) -> images such as "
+                        f"jaxcnn.data.augment.RandomFlip(), got {augment!r}.")
+    parallel = make_parallel(strategy, make_loss(loss, label_smoothing), augment)
     parallel.check_batch_size(batch_size)
     model = parallel.model_for(model)
     updates = epochs * steps_per_epoch // accumulate_steps

@@ -15,11 +15,10 @@ import pathlib
 import time
 
 import jax
-import matplotlib
+# A Figure without pyplot draws to files with no display and leaves the user's backend
+# alone (choosing one here would turn off inline plots in notebooks).
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
-
-matplotlib.use("Agg")  # files only: no display is needed (servers, CI, TPU VMs)
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 
 def tensorboard_writer(directory: pathlib.Path):
@@ -114,7 +113,8 @@ def plot_history(history: list[dict], path: pathlib.Path) -> None:
       path: the PNG file.
     """
     epochs = [record["epoch"] for record in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for split in ("train", "eval"):
             name = f"{split}_{metric}"
@@ -126,4 +126,3 @@ def plot_history(history: list[dict], path: pathlib.Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -33,7 +33,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxcnn.data.batching import shard_batch, shard_for_pmap
 from jaxcnn.train.losses import LossFn
 from jaxcnn.train.state import TrainState
-from jaxcnn.train.steps import eval_step, train_step
+from jaxcnn.train.steps import Augment, eval_step, train_step
 
 STRATEGIES = ("jit", "pmap", "sharded")
 PMAP_AXIS = "batch"
@@ -137,7 +137,7 @@ def _replicate(value: jax.Array, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_process_local_data(sharding, np.asarray(value))
 
 
-def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
+def make_parallel(strategy: str, loss_fn: LossFn, augment: Augment | None = None) -> Parallel:
     """Compiles `train_step` and `eval_step` for a strategy.
 
     Equal arguments return the same `Parallel` (within a process count), so the steps
@@ -146,6 +146,8 @@ def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
     Args:
       strategy: "jit", "pmap" or "sharded".
       loss_fn: the per-example loss, bound into the steps.
+      augment: training-image augmentation bound into the train step (see `train_step`);
+        must be hashable (the `jaxcnn.data.augment` classes are).
 
     Returns:
       The `Parallel` for that strategy.
@@ -155,13 +157,14 @@ def make_parallel(strategy: str, loss_fn: LossFn) -> Parallel:
     if strategy != "sharded" and jax.process_count() > 1:
         raise ValueError(f"strategy {strategy!r} runs within one process, but this run has "
                          f"{jax.process_count()} processes; use strategy 'sharded'.")
-    return _compile(strategy, loss_fn, jax.process_count())
+    return _compile(strategy, loss_fn, augment, jax.process_count())
 
 
 @functools.lru_cache(maxsize=None)
-def _compile(strategy: str, loss_fn: LossFn, process_count: int) -> Parallel:
+def _compile(strategy: str, loss_fn: LossFn, augment: Augment | None,
+             process_count: int) -> Parallel:
     """The `Parallel` of `make_parallel` (process_count keys the cache on the topology)."""
-    train = functools.partial(train_step, loss_fn=loss_fn)
+    train = functools.partial(train_step, loss_fn=loss_fn, augment=augment)
     evaluate = functools.partial(eval_step, loss_fn=loss_fn)
     if strategy == "jit":
         return Parallel(strategy, 1, jax.jit(train, donate_argnums=0), jax.jit(evaluate))

@@ -5,7 +5,9 @@ them (`jax.jit`, `jax.pmap(..., axis_name="batch")`, or `jax.jit` with shardings
 body serves every strategy. Under pmap pass `axis_name`: gradients and metrics are then
 averaged over that axis (BatchNorm statistics and dropout rows follow the model's own
 `axis_name`, see `jaxcnn.train.parallel`). A batch is a dict with "image" (B,H,W,C), "label" (B,) and optionally
-"mask" (B,) marking real rows.
+"mask" (B,) marking real rows. An optional `augment(key, images) -> images` (e.g. a
+`jaxcnn.data.augment` pipeline) transforms the training images inside the compiled step,
+with a key that depends only on (seed, step); evaluation never augments.
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ from jaxcnn.train.losses import masked_mean, softmax_cross_entropy
 from jaxcnn.train.state import TrainState
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+Augment = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_entropy,
-               axis_name: str | None = None) -> tuple[TrainState, dict]:
+               axis_name: str | None = None,
+               augment: Augment | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on one batch.
 
     Args:
@@ -29,11 +33,19 @@ def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_e
       batch: {"image", "label", optional "mask"}.
       loss_fn: per-example loss `(logits, labels) -> (B,)`.
       axis_name: the device axis to average gradients and metrics over (pmap), or None.
+      augment: `(key, images) -> images` applied to the batch's images first, or None.
 
     Returns:
       `(new_state, {"loss", "accuracy"})`, metrics averaged over the batch.
     """
     dropout_key = jax.random.fold_in(state.key, state.step)
+    images = batch["image"]
+    if augment is not None:
+        # A key of its own (stream 1 of this step), so augmenting leaves dropout unchanged.
+        augment_key = jax.random.fold_in(dropout_key, 1)
+        if axis_name is not None:  # each device augments its slice with its own draws
+            augment_key = jax.random.fold_in(augment_key, jax.lax.axis_index(axis_name))
+        images = augment(augment_key, images)
     mask = batch.get("mask")
     has_stats = bool(state.batch_stats)
 
@@ -41,7 +53,7 @@ def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_e
         variables = {"params": params}
         if has_stats:
             variables["batch_stats"] = state.batch_stats
-        out = state.apply_fn(variables, batch["image"], train=True, rngs={"dropout": dropout_key},
+        out = state.apply_fn(variables, images, train=True, rngs={"dropout": dropout_key},
                              mutable=["batch_stats"] if has_stats else False)
         logits, updates = out if has_stats else (out, {})
         loss = masked_mean(loss_fn(logits, batch["label"]), mask)
