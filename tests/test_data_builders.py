@@ -2,7 +2,6 @@
 read back through ArrayRecord, and the shapes really drawn."""
 import sys
 
-import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds

@@ -4,28 +4,17 @@ import pathlib
 import subprocess
 import sys
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jaxcnn import data, layers, train
+from jaxcnn import data, train
 from jaxcnn.data import augment as A
+from test_train_engine import SmallNet
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-class SmallNet(nn.Module):
-    num_classes: int = 4
-    input_shape: tuple = (6, 6, 1)
-    dtype: object = None
-
-    @nn.compact
-    def __call__(self, x, train=False, capture_activations=False):
-        x = layers.Conv2D(4, 3, dtype=self.dtype)(x)
-        return layers.Dense(self.num_classes, dtype=self.dtype)(layers.Flatten()(x))
 
 
 def _dataset(n=64, seed=0):
