@@ -101,7 +101,7 @@ state, history = jaxcnn.fit(model, train, test, epochs=EPOCHS, batch_size=64,
 variables = state.variables()
 print(f"test accuracy {history[-1]['eval_accuracy']:.3f}")'''),
         new_markdown_cell("## Filters\nEach picture maximizes the mean activation of one "
-                          "filter, starting from grey noise in a decorrelated Fourier "
+                          "filter, starting from random noise in a decorrelated Fourier "
                           "space; all filters of a layer render in one compiled call."),
         new_code_cell('''for layer in ["block1_conv1", "block3_conv2", "block5_conv2"]:
     result = viz.visualize_filters(model, variables, layer, range(FILTERS),
