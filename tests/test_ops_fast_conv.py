@@ -1,0 +1,128 @@
+"""Tests for the convolution fast path (`jaxcnn.ops.cpu_fast.conv`) against plain `lax`.
+
+The fast path must give the plain convolution's outputs, gradients (input and kernel),
+forward-mode derivatives and second derivatives (relative error <= 1e-5 in float32) over a
+grid of shapes, strides, paddings and dilations; it must make the input gradient an HWIO
+convolution on CPU, inside loops too, and leave other platforms with XLA's own rule.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import export, lax
+
+from jaxcnn import ops
+from jaxcnn.ops import cpu_fast
+
+RTOL = 1e-5
+# (N, H, W, C_in, C_out, KH, KW): one and several channels, square and not.
+SHAPES = [(2, 7, 7, 1, 3, 3, 3), (1, 8, 6, 3, 4, 3, 2), (2, 9, 9, 5, 2, 5, 5),
+          (1, 6, 6, 8, 8, 1, 1)]
+PADS = [((0, 0), (0, 0)), ((1, 1), (1, 1)), ((2, 0), (0, 1))]
+
+
+def _plain(x, kernel, stride, pads, dilation):
+    return lax.conv_general_dilated(x, kernel, stride, pads, rhs_dilation=dilation,
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _fast(x, kernel, stride, pads, dilation):
+    return cpu_fast.conv(x, kernel, stride, pads, dilation, 1)
+
+
+def _args(shape, seed):
+    n, h, w, c_in, c_out, kh, kw = shape
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, h, w, c_in)).astype(np.float32)
+    kernel = rng.normal(size=(kh, kw, c_in, c_out)).astype(np.float32)
+    return x, kernel
+
+
+def _close(got, want):
+    scale = float(np.max(np.abs(want))) or 1.0
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * scale)
+
+
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 1)])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2), (1, 3)])
+@pytest.mark.parametrize("pads", PADS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_conv_matches_lax_values_and_gradients(shape, pads, stride, dilation):
+    x, kernel = _args(shape, seed=sum(shape))
+    spec = (stride, pads, dilation)
+    want_y, want_vjp = jax.vjp(lambda x, k: _plain(x, k, *spec), x, kernel)
+    got_y, got_vjp = jax.jit(lambda x, k: jax.vjp(lambda x, k: _fast(x, k, *spec), x, k))(x, kernel)
+    _close(got_y, want_y)
+    cotangent = np.random.default_rng(1).normal(size=want_y.shape).astype(np.float32)
+    for got, want in zip(got_vjp(cotangent), want_vjp(cotangent)):
+        _close(got, want)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:3])
+def test_forward_mode_and_second_order_match_lax(shape):
+    x, kernel = _args(shape, seed=3)
+    spec = ((1, 1), PADS[1], (1, 1))
+    tangents = (np.ones_like(x), np.full_like(kernel, 0.5))
+    for got, want in zip(jax.jvp(lambda x, k: _fast(x, k, *spec), (x, kernel), tangents),
+                         jax.jvp(lambda x, k: _plain(x, k, *spec), (x, kernel), tangents)):
+        _close(got, want)
+
+    def hvp(conv):  # forward-over-reverse through a nonlinearity
+        loss = lambda x, k: jnp.sum(jnp.tanh(conv(x, k, *spec)) ** 2)
+        return jax.jvp(jax.grad(loss, argnums=(0, 1)), (x, kernel), tangents)[1]
+
+    for got, want in zip(hvp(_fast), hvp(_plain)):
+        _close(got, want)
+
+
+def test_vmap_matches_lax():
+    x, kernel = _args(SHAPES[1], seed=4)
+    xs, kernels = np.stack([x, 2 * x]), np.stack([kernel, -kernel])
+    spec = ((1, 1), PADS[2], (1, 1))
+    grad = lambda conv: jax.vmap(jax.grad(lambda x, k: jnp.sum(conv(x, k, *spec) ** 2)))
+    _close(grad(_fast)(xs, kernels), grad(_plain)(xs, kernels))
+
+
+def test_grouped_convolution_keeps_the_plain_rule():
+    rng = np.random.default_rng(5)
+    x, kernel = rng.normal(size=(1, 6, 6, 4)).astype(np.float32), rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+    grad = jax.grad(lambda x: jnp.sum(ops.conv2d(x, kernel, padding="SAME", groups=2) ** 2))
+    want = jax.grad(lambda x: jnp.sum(lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=2) ** 2))
+    _close(grad(x), want(x))
+
+
+def _input_grad(x):
+    kernel = jnp.linspace(-1, 1, 3 * 3 * 3 * 4).reshape(3, 3, 3, 4)
+    return jax.grad(lambda x: jnp.sum(ops.conv2d(x, kernel, padding="SAME") ** 2))(x)
+
+
+def _kernel_specs(mlir: str) -> set:
+    return {line.split("x[")[1].split("]")[0] for line in mlir.splitlines()
+            if "stablehlo.convolution" in line}
+
+
+@pytest.mark.parametrize("platform", ["cuda", "rocm", "tpu"])
+def test_other_platforms_keep_xla_gradient(platform):
+    x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+    mlir = export.export(jax.jit(_input_grad), platforms=[platform])(x).mlir_module()
+    assert "0, 1, o, i" in _kernel_specs(mlir)  # JAX's own transpose rule
+
+
+def test_cpu_input_gradient_is_an_hwio_convolution():
+    x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+    mlir = export.export(jax.jit(_input_grad), platforms=["cpu"])(x).mlir_module()
+    assert _kernel_specs(mlir) == {"0, 1, i, o"}
+
+
+def test_input_gradient_inside_a_loop_compiles_to_canonical_convolutions():
+    # Inside a while loop XLA:CPU leaves a convolution with an OI kernel as it is and runs it
+    # on a generic loop; every convolution of the compiled ascent step must read HWIO kernels.
+    def ascent(x):
+        return lax.fori_loop(0, 4, lambda i, x: x + 0.1 * _input_grad(x), x)
+
+    hlo = jax.jit(ascent).lower(jnp.ones((1, 16, 16, 3))).compile().as_text()
+    labels = [line.split("dim_labels=")[1].split(",")[0] for line in hlo.splitlines()
+              if " convolution(" in line]
+    assert labels and all(label.split("_")[1].startswith("01io") for label in labels), labels
