@@ -1,7 +1,10 @@
 """Filters per second for rendering every filter of a cnn4 conv layer by gradient ascent.
 
 Measures, in one run on the same machine:
-  (a) `jaxcnn.viz.visualize_filters`: all filters in one compiled call (vmap);
+  (a) `jaxcnn.viz.visualize_filters`: all filters in one compiled call (vmap), split over
+      all devices (`shard=True`); on the CPU the script makes one JAX device per core
+      (`--cpu-devices`), so the split runs the filters' ascents side by side on the cores.
+      "a_one_device" is the same call without the split;
   (b) a Python loop over the filters, calling the compiled single-filter render
       (`jax.jit(jaxcnn.viz.filter_render_fn(...))`) once per filter;
   (c) when torch is installed, the same network, weights, parameterization and Adam
@@ -13,7 +16,7 @@ sigmoid), maximizes the mean activation of one channel with Adam (lr 0.05), and 
 random transforms, so the work per step is the same. Compile time is reported apart.
 
 Usage: python experiments/bench_viz.py [--steps 256] [--filters 64] [--loop-filters 16]
-       [--torch-threads 1] [--skip-torch]
+       [--torch-threads 1] [--skip-torch] [--cpu-devices N]
 """
 from __future__ import annotations
 
@@ -38,10 +41,10 @@ def build(size: int):
     return model, variables
 
 
-def time_layer(model, variables, layer, channels, steps, image):
+def time_layer(model, variables, layer, channels, steps, image, shard):
     """(a): seconds to compile + run once, seconds for a second (compiled) run, result."""
     run = lambda: visualize_filters(model, variables, layer, channels, key=jax.random.key(0),
-                                    steps=steps, param=image)
+                                    steps=steps, param=image, shard=shard)
     start = time.perf_counter()
     jax.block_until_ready(run().images)
     first = time.perf_counter() - start
@@ -135,10 +138,14 @@ def main() -> None:
     parser.add_argument("--loop-filters", type=int, default=64,
                         help="filters rendered by (b) and (c), one call each")
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
+                        help="JAX CPU devices to make (one per core by default), set before "
+                             "JAX starts; ignored on GPU/TPU")
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="torch intra-op threads (0: torch's default); on a shared machine "
                              "1 thread was far steadier than 2")
     args = parser.parse_args()
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
 
     model, variables = build(args.size)
     image = param.fourier((args.size, args.size, 3))
@@ -149,9 +156,12 @@ def main() -> None:
                         f"{os.cpu_count()} cores)",
               "layer": args.layer, "steps": args.steps, "image": [args.size, args.size, 3]}
 
-    first, again, layer_result = time_layer(model, variables, args.layer, channels, args.steps, image)
-    report["a_one_call"] = {"filters": len(channels), "compile_and_run_s": round(first, 2),
-                            "run_s": round(again, 2), "filters_per_s": round(len(channels) / again, 3)}
+    for name, shard in (("a_one_device", False), ("a_one_call", jax.device_count() > 1)):
+        first, again, layer_result = time_layer(model, variables, args.layer, channels,
+                                                args.steps, image, shard)
+        report[name] = {"filters": len(channels), "devices": jax.device_count() if shard else 1,
+                        "compile_and_run_s": round(first, 2), "run_s": round(again, 2),
+                        "filters_per_s": round(len(channels) / again, 3)}
     compile_s, loop_s, loop_values = time_loop(model, variables, args.layer, loop_channels,
                                                args.steps, image)
     report["b_loop_of_compiled_single"] = {"filters": len(loop_channels), "compile_s": round(compile_s, 2),
