@@ -1,9 +1,10 @@
-"""Tests for the convolution fast path (`jaxcnn.ops.cpu_fast.conv`) against plain `lax`.
+"""Tests for the convolution fast paths (`jaxcnn.ops.conv_fast`) against plain `lax`.
 
-The fast path must give the plain convolution's outputs, gradients (input and kernel),
-forward-mode derivatives and second derivatives (relative error <= 1e-5 in float32) over a
-grid of shapes, strides, paddings and dilations; it must make the input gradient an HWIO
-convolution on CPU, inside loops too, and leave other platforms with XLA's own rule.
+Both CPU formulations (the HWOI-tangent convolution and the row-unrolled matmul) must give
+the plain convolution's outputs, gradients (input and kernel), forward-mode derivatives and
+second derivatives (relative error <= 1e-5 in float32) over a grid of shapes, strides,
+paddings and dilations. On CPU the input gradient must be an HWIO convolution, inside loops
+too, LeNet-5's convolutions must become matmuls, and other platforms keep XLA's own rules.
 """
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ import pytest
 from jax import export, lax
 
 from jaxcnn import ops
-from jaxcnn.ops import cpu_fast
+from jaxcnn.ops import conv_fast
 
 RTOL = 1e-5
 # (N, H, W, C_in, C_out, KH, KW): one and several channels, square and not.
@@ -26,8 +27,12 @@ def _plain(x, kernel, stride, pads, dilation):
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _fast(x, kernel, stride, pads, dilation):
-    return cpu_fast.conv(x, kernel, stride, pads, dilation, 1)
+FORMULATIONS = {"hwoi": conv_fast.hwoi_tangent_conv, "unrolled": conv_fast.rows_unrolled}
+
+
+def _formulation(name):
+    return lambda x, kernel, stride, pads, dilation: FORMULATIONS[name](
+        x, kernel, (stride, pads, dilation, 1))
 
 
 def _args(shape, seed):
@@ -47,7 +52,9 @@ def _close(got, want):
 @pytest.mark.parametrize("stride", [(1, 1), (2, 2), (1, 3)])
 @pytest.mark.parametrize("pads", PADS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_fast_conv_matches_lax_values_and_gradients(shape, pads, stride, dilation):
+@pytest.mark.parametrize("name", FORMULATIONS)
+def test_fast_conv_matches_lax_values_and_gradients(name, shape, pads, stride, dilation):
+    _fast = _formulation(name)
     x, kernel = _args(shape, seed=sum(shape))
     spec = (stride, pads, dilation)
     want_y, want_vjp = jax.vjp(lambda x, k: _plain(x, k, *spec), x, kernel)
@@ -59,7 +66,9 @@ def test_fast_conv_matches_lax_values_and_gradients(shape, pads, stride, dilatio
 
 
 @pytest.mark.parametrize("shape", SHAPES[:3])
-def test_forward_mode_and_second_order_match_lax(shape):
+@pytest.mark.parametrize("name", FORMULATIONS)
+def test_forward_mode_and_second_order_match_lax(name, shape):
+    _fast = _formulation(name)
     x, kernel = _args(shape, seed=3)
     spec = ((1, 1), PADS[1], (1, 1))
     tangents = (np.ones_like(x), np.full_like(kernel, 0.5))
@@ -75,7 +84,9 @@ def test_forward_mode_and_second_order_match_lax(shape):
         _close(got, want)
 
 
-def test_vmap_matches_lax():
+@pytest.mark.parametrize("name", FORMULATIONS)
+def test_vmap_matches_lax(name):
+    _fast = _formulation(name)
     x, kernel = _args(SHAPES[1], seed=4)
     xs, kernels = np.stack([x, 2 * x]), np.stack([kernel, -kernel])
     spec = ((1, 1), PADS[2], (1, 1))
@@ -94,7 +105,8 @@ def test_grouped_convolution_keeps_the_plain_rule():
 
 
 def _input_grad(x):
-    kernel = jnp.linspace(-1, 1, 3 * 3 * 3 * 4).reshape(3, 3, 3, 4)
+    # 16 input channels: too many for the row-unrolled formulation.
+    kernel = jnp.linspace(-1, 1, 3 * 3 * 16 * 4).reshape(3, 3, 16, 4)
     return jax.grad(lambda x: jnp.sum(ops.conv2d(x, kernel, padding="SAME") ** 2))(x)
 
 
@@ -105,13 +117,13 @@ def _kernel_specs(mlir: str) -> set:
 
 @pytest.mark.parametrize("platform", ["cuda", "rocm", "tpu"])
 def test_other_platforms_keep_xla_gradient(platform):
-    x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+    x = jax.ShapeDtypeStruct((2, 8, 8, 16), jnp.float32)
     mlir = export.export(jax.jit(_input_grad), platforms=[platform])(x).mlir_module()
     assert "0, 1, o, i" in _kernel_specs(mlir)  # JAX's own transpose rule
 
 
 def test_cpu_input_gradient_is_an_hwio_convolution():
-    x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+    x = jax.ShapeDtypeStruct((2, 8, 8, 16), jnp.float32)
     mlir = export.export(jax.jit(_input_grad), platforms=["cpu"])(x).mlir_module()
     assert _kernel_specs(mlir) == {"0, 1, i, o"}
 
@@ -122,7 +134,30 @@ def test_input_gradient_inside_a_loop_compiles_to_canonical_convolutions():
     def ascent(x):
         return lax.fori_loop(0, 4, lambda i, x: x + 0.1 * _input_grad(x), x)
 
-    hlo = jax.jit(ascent).lower(jnp.ones((1, 16, 16, 3))).compile().as_text()
+    hlo = jax.jit(ascent).lower(jnp.ones((1, 16, 16, 16))).compile().as_text()
     labels = [line.split("dim_labels=")[1].split(",")[0] for line in hlo.splitlines()
               if " convolution(" in line]
     assert labels and all(label.split("_")[1].startswith("01io") for label in labels), labels
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,pads,expected", [
+    ((128, 32, 32, 1), (5, 5, 1, 6), ((0, 0), (0, 0)), True),     # LeNet-5 conv1
+    ((128, 14, 14, 6), (5, 5, 6, 16), ((0, 0), (0, 0)), True),    # LeNet-5 conv2
+    ((64, 64, 64, 3), (3, 3, 3, 32), ((1, 1), (1, 1)), False),    # cnn4: rows too wide
+    ((64, 16, 16, 64), (3, 3, 64, 128), ((1, 1), (1, 1)), False),  # too many channels
+])
+def test_unrolls_where_it_pays(x_shape, kernel_shape, pads, expected):
+    assert conv_fast.unrolls(x_shape, kernel_shape, ((1, 1), pads, (1, 1), 1)) is expected
+
+
+def test_lenet_convolutions_are_matmuls_on_cpu():
+    import jaxcnn
+
+    model = jaxcnn.models.create("lenet5")
+    x = jnp.zeros((2, *model.input_shape))
+    variables = model.init(jax.random.key(0), x)
+    grad = jax.grad(lambda v: model.apply(v, x).sum())
+    mlir = export.export(jax.jit(grad), platforms=["cpu"])(variables).mlir_module()
+    assert "stablehlo.convolution" not in mlir
+    cuda = export.export(jax.jit(grad), platforms=["cuda"])(variables).mlir_module()
+    assert "stablehlo.convolution" in cuda

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.ops import cpu_fast
+from jaxcnn.ops import conv_fast
 from jaxcnn.ops.shapes import (
     PaddingLike,
     check_rank,
@@ -115,7 +115,7 @@ def conv2d(
 
     # lax requires both operands to share a dtype; promote like jnp would.
     dtype = jnp.result_type(x, kernel)
-    y = cpu_fast.conv(x.astype(dtype), kernel.astype(dtype), stride, pads, dilation, groups)
+    y = conv_fast.conv(x.astype(dtype), kernel.astype(dtype), stride, pads, dilation, groups)
     if bias is not None:
         y = y + bias
     return y

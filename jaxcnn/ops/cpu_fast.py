@@ -21,17 +21,6 @@ Contract:
       so the *first* extremum in row-major order receives the whole gradient.
       :func:`tiled_extremum` replays exactly that walk (NaNs included), so its
       gradient equals the plain one bit for bit.
-    * Convolution: :func:`conv` computes the same ``lax.conv_general_dilated``
-      but states its tangent so that reverse mode transposes it into a
-      convolution in XLA:CPU's canonical layout (NHWC input, HWIO kernel). JAX
-      transposes ``conv(t, k)`` with respect to ``t`` into a convolution whose
-      kernel spec swaps I and O; inside ``lax.scan``/``while`` loops XLA:CPU
-      leaves that convolution non-canonical and runs it on a slow generic loop
-      (the gradient-ascent step of ``jaxcnn.viz`` took 3.4 ms instead of 0.9 ms
-      on 2 cores). Written on an HWOI view of the kernel, the tangent
-      transposes into an HWIO convolution, which XLA hands to its fast library
-      kernels in and out of loops. Forward-mode stays exact (the tangent is the
-      same linear map) and the primal output is the plain convolution.
 """
 
 from __future__ import annotations
@@ -62,53 +51,6 @@ def on_cpu(fast: Callable, plain: Callable, *args: jax.Array) -> jax.Array:
         The result of the formulation chosen for the platform being compiled for.
     """
     return lax.platform_dependent(*args, cpu=fast, default=plain)
-
-
-_HWOI = ("NHWC", "HWOI", "NHWC")
-
-
-def _plain_conv(x, kernel, spec: tuple, kernel_layout: str = "HWIO") -> jax.Array:
-    """``lax.conv_general_dilated`` with the static ``spec`` = (stride, pads, dilation, groups)."""
-    stride, pads, dilation, groups = spec
-    return lax.conv_general_dilated(x, kernel, stride, pads, rhs_dilation=dilation,
-                                    dimension_numbers=("NHWC", kernel_layout, "NHWC"),
-                                    feature_group_count=groups)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _conv(x: jax.Array, kernel: jax.Array, spec: tuple) -> jax.Array:
-    return _plain_conv(x, kernel, spec)
-
-
-@_conv.defjvp
-def _conv_jvp(spec, primals, tangents):
-    (x, kernel), (dx, dkernel) = primals, tangents
-    # The same linear map in dx, written on the HWOI view of the kernel: its
-    # transpose (the input gradient) is then an HWIO convolution.
-    along_x = _plain_conv(dx, jnp.swapaxes(kernel, 2, 3), spec, "HWOI")
-    return _conv(x, kernel, spec), along_x + _plain_conv(x, dkernel, spec)
-
-
-def conv(x: jax.Array, kernel: jax.Array, stride: Pair, pads: tuple, dilation: Pair,
-         groups: int) -> jax.Array:
-    """``lax.conv_general_dilated`` (NHWC, HWIO) with an input gradient XLA:CPU runs fast.
-
-    Args:
-        x: ``(N, H, W, C_in)``.
-        kernel: ``(KH, KW, C_in // groups, C_out)``, same dtype as ``x``.
-        stride: ``(sh, sw)``.
-        pads: ``((top, bottom), (left, right))``.
-        dilation: Kernel dilation ``(dh, dw)``.
-        groups: Feature groups.
-
-    Returns:
-        The convolution, equal to the plain one; its derivatives equal the plain
-        ones to float rounding. On platforms other than CPU it is the plain one.
-    """
-    spec = (tuple(stride), tuple(tuple(p) for p in pads), tuple(dilation), int(groups))
-    if groups != 1:  # the HWOI view only describes ungrouped kernels
-        return _plain_conv(x, kernel, spec)
-    return on_cpu(lambda x, k: _conv(x, k, spec), lambda x, k: _plain_conv(x, k, spec), x, kernel)
 
 
 def tiles_input(window: Pair, stride: Pair, pads: tuple) -> bool:
@@ -196,7 +138,7 @@ def _tiled_extremum_jvp(window, kind, primals, tangents):
     # into a fused broadcast + select instead of select_and_scatter.
     (x,), (dx,) = primals, tangents
     tiles = _tiles(x, window)
-    pick = _first_pick(tiles, kind)
+    pick = lax.optimization_barrier(_first_pick(tiles, kind))
     return _extremum(tiles, kind), _pick_tangent(pick, dx, window)
 
 
@@ -235,4 +177,4 @@ def tiled_sum(x: jax.Array, window: Pair) -> jax.Array:
     return functools.reduce(lax.add, _cells_of(_tiles(_crop(x, window), tuple(window))))
 
 
-__all__ = ["conv", "on_cpu", "tiled_extremum", "tiled_sum", "tiles_input"]
+__all__ = ["on_cpu", "tiled_extremum", "tiled_sum", "tiles_input"]
