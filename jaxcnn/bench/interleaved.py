@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import pathlib
 import statistics
 import subprocess
 import sys
+import time
 
 import jaxcnn
 from jaxcnn.bench.runner import check_strategy
 from jaxcnn.bench.workloads import check_precision, check_workload
+
+# Seconds between two timed segments (see `compare`).
+SETTLE_S = 0.5
 
 
 class _Worker:
@@ -63,13 +68,14 @@ def available_baselines() -> list[str]:
 def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds: int = 5,
             warmup: int = 3, strategy: str = "jit", precision: str = "float32",
             baselines: bool = False, cache: str | None = "",
-            torch_threads: int | None = None) -> dict:
+            torch_threads: int | None = None, min_round_s: float = 0.5) -> dict:
     """Times jaxcnn (and optionally its baselines) on one workload, interleaved.
 
     Args:
       workload: a name from `WORKLOADS`.
       batch: batch size (the workload's default when None).
-      steps: timed steps per framework, split evenly over the rounds.
+      steps: timed steps per framework, split evenly over the rounds (raised so that a
+        round lasts at least `min_round_s`).
       rounds: number of interleaved rounds; the median round sets the throughput.
       warmup: untimed steps per framework after compilation.
       strategy: jaxcnn's compile strategy ("jit", "pmap" or "sharded").
@@ -79,6 +85,8 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
       torch_threads: PyTorch's intra-op threads (None: its default, one per core). On a
         machine busy with other work, PyTorch's spinning OpenMP threads can slow it
         down by more than 10x; one thread shows what it does per core.
+      min_round_s: shortest timed round, in seconds of the fastest framework's warm-up
+        steps: a round of a few milliseconds measures thread wake-up, not training.
 
     Returns:
       {workload, batch, img_per_s, step_ms, compile_s, device, jax_version, strategy,
@@ -97,22 +105,28 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
             raise ValueError(f"{name} must be a positive integer, got {value}.")
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}.")
+    if min_round_s < 0:
+        raise ValueError(f"min_round_s must be >= 0, got {min_round_s}.")
     if torch_threads is not None and torch_threads < 1:
         raise ValueError(f"torch_threads must be a positive integer or None, got {torch_threads}.")
     check_strategy(strategy, batch)
-    per_round = max(1, steps // rounds)
     peers = ["jaxcnn"] + (available_baselines() if baselines else [])
-    workers = []
+    workers, warm_step_s = [], []
     try:
         for peer in peers:  # one at a time, so compile times are not disturbed
             workers.append(_Worker({"peer": peer, "workload": workload, "batch": batch,
                                     "precision": precision, "strategy": strategy, "cache": cache,
                                     "torch_threads": torch_threads}))
             if warmup:
-                workers[-1].run(warmup)
+                warm_step_s.append(workers[-1].run(warmup) / warmup)
+        fastest = min(warm_step_s, default=0.0)
+        per_round = max(1, steps // rounds, math.ceil(min_round_s / fastest) if fastest else 1)
         times = {w.peer: [] for w in workers}
         for r in range(rounds):
             for w in workers[r % len(workers):] + workers[:r % len(workers)]:
+                # Let the previous worker's thread pools stop spinning before timing the
+                # next: PyTorch's OpenMP and XLA's threads busy-wait after their work.
+                time.sleep(SETTLE_S)
                 times[w.peer].append(w.run(per_round) / per_round)
     finally:
         for w in workers:
