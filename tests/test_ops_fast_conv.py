@@ -27,7 +27,9 @@ def _plain(x, kernel, stride, pads, dilation):
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-FORMULATIONS = {"hwoi": conv_fast.hwoi_tangent_conv, "unrolled": conv_fast.rows_unrolled}
+FORMULATIONS = {"hwoi": conv_fast.hwoi_tangent_conv, "unrolled": conv_fast.rows_unrolled,
+                "unrolled_tile1": lambda x, k, spec: conv_fast.rows_unrolled(x, k, spec, 1),
+                "unrolled_tile3": lambda x, k, spec: conv_fast.rows_unrolled(x, k, spec, 3)}
 
 
 def _formulation(name):
@@ -141,13 +143,18 @@ def test_input_gradient_inside_a_loop_compiles_to_canonical_convolutions():
 
 
 @pytest.mark.parametrize("x_shape,kernel_shape,pads,expected", [
-    ((128, 32, 32, 1), (5, 5, 1, 6), ((0, 0), (0, 0)), True),     # LeNet-5 conv1
-    ((128, 14, 14, 6), (5, 5, 6, 16), ((0, 0), (0, 0)), True),    # LeNet-5 conv2
-    ((64, 64, 64, 3), (3, 3, 3, 32), ((1, 1), (1, 1)), False),    # cnn4: rows too wide
-    ((64, 16, 16, 64), (3, 3, 64, 128), ((1, 1), (1, 1)), False),  # too many channels
+    ((128, 32, 32, 1), (5, 5, 1, 6), ((0, 0), (0, 0)), 28),       # LeNet-5 conv1: whole rows
+    ((128, 14, 14, 6), (5, 5, 6, 16), ((0, 0), (0, 0)), 10),      # LeNet-5 conv2: whole rows
+    ((64, 64, 64, 3), (3, 3, 3, 32), ((1, 1), (1, 1)), 4),        # cnn4 conv1: 4 x 32 columns
+    ((32, 32, 32, 3), (3, 3, 3, 64), ((1, 1), (1, 1)), 2),        # ResNet stem: 2 x 64 columns
+    ((64, 16, 16, 64), (3, 3, 64, 128), ((1, 1), (1, 1)), None),  # too many channels
 ])
-def test_unrolls_where_it_pays(x_shape, kernel_shape, pads, expected):
-    assert conv_fast.unrolls(x_shape, kernel_shape, ((1, 1), pads, (1, 1), 1)) is expected
+def test_unroll_tile_where_it_pays(x_shape, kernel_shape, pads, expected):
+    assert conv_fast.unroll_tile(x_shape, kernel_shape, ((1, 1), pads, (1, 1), 1)) == expected
+
+
+def test_grouped_convolutions_are_not_unrolled():
+    assert conv_fast.unroll_tile((1, 8, 8, 4), (3, 3, 2, 4), ((1, 1), ((1, 1), (1, 1)), (1, 1), 2)) is None
 
 
 def test_lenet_convolutions_are_matmuls_on_cpu():
