@@ -10,6 +10,7 @@ jaxcnn against plain Flax, also interleaved.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -64,9 +65,13 @@ def forward_and_input_grad(name: str, repeats: int) -> dict:
     fns = {}
     for key, model in models.items():
         variables = model.init(jax.random.key(0), x[:1], train=False)
-        infer = jax.jit(lambda x, m=model, v=variables: m.apply(v, x, train=False))
-        ascent = jax.jit(jax.grad(lambda x, m=model, v=variables: m.apply(v, x, train=False)[:, 0].sum()))
-        fns[f"{key}_infer"], fns[f"{key}_grad"] = infer, ascent
+        # Variables are arguments, as in `jax.jit(model.apply)(variables, x)`: closed over,
+        # they become constants and XLA may compile a different program (Flax's cnn4 then
+        # runs as one YNNPACK graph), which a model whose weights change cannot use.
+        infer = jax.jit(lambda v, x, m=model: m.apply(v, x, train=False))
+        ascent = jax.jit(jax.grad(lambda x, v, m=model: m.apply(v, x, train=False)[:, 0].sum()))
+        fns[f"{key}_infer"] = functools.partial(infer, variables)
+        fns[f"{key}_grad"] = lambda x, f=ascent, v=variables: f(x, v)
     times = {key: [] for key in fns}
     for _ in range(3):  # interleave in rounds so that load hits both alike
         for key, fn in fns.items():
