@@ -5,7 +5,7 @@ three frameworks timed interleaved in the same run (`jaxcnn.bench.compare`), and
 inference and input-gradient (the step of gradient-ascent visualizations) images/s of
 jaxcnn against plain Flax, also interleaved.
 
-    PYTHONPATH=. python experiments/bench.py --steps 30 --rounds 10 --torch-threads 1 > bench.md
+    PYTHONPATH=. python experiments/bench.py --steps 20 --rounds 7 > bench.md
 """
 from __future__ import annotations
 
