@@ -145,6 +145,8 @@ def main() -> None:
                         help="torch intra-op threads (0: torch's default); on a shared machine "
                              "1 thread was far steadier than 2")
     args = parser.parse_args()
+    if args.cpu_devices < 1:
+        parser.error(f"--cpu-devices must be at least 1, got {args.cpu_devices}")
     jax.config.update("jax_num_cpu_devices", args.cpu_devices)
 
     model, variables = build(args.size)

@@ -88,7 +88,9 @@ def _out_size(size: int, k: int, stride: int, dilation: int) -> int:
 
 def _band(window: int, tile: int, kw: int, stride: int, dilation: int, dtype) -> np.ndarray:
     """``(KW, window, tile)`` 0/1: input column p feeds output column q through tap j."""
-    p, q, j = np.arange(window)[None, :, None], np.arange(tile)[None, None, :], np.arange(kw)[:, None, None]
+    p = np.arange(window)[None, :, None]
+    q = np.arange(tile)[None, None, :]
+    j = np.arange(kw)[:, None, None]
     return (p == q * stride + j * dilation).astype(dtype)
 
 
