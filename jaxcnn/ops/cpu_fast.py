@@ -92,7 +92,7 @@ def _stored(small_ints: jax.Array) -> jax.Array:
     return (flat @ jnp.eye(c, dtype=flat.dtype)).reshape(small_ints.shape)
 
 
-def _first_pick(tiles: jax.Array, kind: str) -> jax.Array:
+def _first_pick(tiles: jax.Array, extremum: jax.Array) -> jax.Array:
     """Row-major index of the first extremum of each window, the cell that gets the gradient.
 
     Without NaNs this is the cell XLA's select_and_scatter picks: its walk keeps
@@ -105,13 +105,12 @@ def _first_pick(tiles: jax.Array, kind: str) -> jax.Array:
 
     Args:
         tiles: ``(N, Ho, kh, Wo, kw, C)``.
-        kind: ``"max"`` or ``"min"``.
+        extremum: ``(N, Ho, Wo, C)``, the max (or min) of each window.
 
     Returns:
         ``(N, Ho, Wo, C)`` integer positions in ``[0, kh * kw)``.
     """
     cells = _cells_of(tiles)
-    extremum = _extremum(tiles, kind)
     pick = jnp.full(extremum.shape, len(cells) - 1, jnp.float32)
     for k in range(len(cells) - 2, -1, -1):
         hit = (cells[k] == extremum) | jnp.isnan(cells[k])
@@ -153,8 +152,8 @@ def _tiled_extremum_jvp(window, kind, primals, tangents):
     # into a fused broadcast + select instead of select_and_scatter.
     (x,), (dx,) = primals, tangents
     tiles = _tiles(x, window)
-    pick = _first_pick(tiles, kind)
-    return _extremum(tiles, kind), _pick_tangent(pick, dx, window)
+    extremum = _extremum(tiles, kind)
+    return extremum, _pick_tangent(_first_pick(tiles, extremum), dx, window)
 
 
 @functools.partial(jax.checkpoint, static_argnums=(2,))
