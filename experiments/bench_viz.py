@@ -6,7 +6,7 @@ Measures, in one run on the same machine:
       (`--cpu-devices`), so the split runs the filters' ascents side by side on the cores.
       "a_one_device" is the same call without the split;
   (b) a Python loop over the filters, calling the compiled single-filter render
-      (`jax.jit(jaxcnn.viz.filter_render_fn(...))`) once per filter;
+      (`jaxcnn.jit(jaxcnn.viz.filter_render_fn(...))`) once per filter;
   (c) when torch is installed, the same network, weights, parameterization and Adam
       ascent in PyTorch eager, one filter per call as lucent's `render_vis` does it: the
       whole model runs forward and a hook reads the layer ("torch-full"), and a variant
@@ -56,7 +56,7 @@ def time_layer(model, variables, layer, channels, steps, image, shard):
 
 def time_loop(model, variables, layer, channels, steps, image):
     """(b): seconds to compile, seconds for the loop over `channels`, per-filter values."""
-    single = jax.jit(filter_render_fn(model, layer, param=image, steps=steps))
+    single = jaxcnn.jit(filter_render_fn(model, layer, param=image, steps=steps))
     start = time.perf_counter()
     jax.block_until_ready(single.lower(variables, jax.random.key(0), 0).compile())
     compile_s = time.perf_counter() - start

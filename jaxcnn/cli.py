@@ -173,6 +173,9 @@ def _bench_parser(sub) -> None:
                    help="persistent compilation cache folder (default: ~/.cache/jaxcnn/jax)")
     p.add_argument("--no-compile-cache", action="store_true",
                    help="compile from scratch (cold compile times)")
+    p.add_argument("--xla-defaults", action="store_true",
+                   help="compile jaxcnn's step with XLA's default options, not jaxcnn's "
+                        "(see jaxcnn.compiler)")
 
 
 def run_bench(args: argparse.Namespace) -> list[dict]:
@@ -193,7 +196,7 @@ def run_bench(args: argparse.Namespace) -> list[dict]:
         record = bench.compare(name, batch=args.batch_size, steps=args.steps, rounds=args.rounds,
                                warmup=args.warmup, strategy=args.strategy,
                                precision=args.precision, baselines=args.baselines, cache=cache,
-                               torch_threads=args.torch_threads)
+                               torch_threads=args.torch_threads, xla_defaults=args.xla_defaults)
         print(json.dumps(record), flush=True)
         records.append(record)
     return records

@@ -68,7 +68,8 @@ def available_baselines() -> list[str]:
 def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds: int = 5,
             warmup: int = 3, strategy: str = "jit", precision: str = "float32",
             baselines: bool = False, cache: str | None = "",
-            torch_threads: int | None = None, min_round_s: float = 0.5) -> dict:
+            torch_threads: int | None = None, min_round_s: float = 0.5,
+            xla_defaults: bool = False) -> dict:
     """Times jaxcnn (and optionally its baselines) on one workload, interleaved.
 
     Args:
@@ -87,10 +88,12 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
         down by more than 10x; one thread shows what it does per core.
       min_round_s: shortest timed round, in seconds of the fastest framework's warm-up
         steps: a round of a few milliseconds measures thread wake-up, not training.
+      xla_defaults: compile jaxcnn's step with XLA's default options instead of
+        `jaxcnn.compiler.compiler_options()` (shows what those options bring).
 
     Returns:
       {workload, batch, img_per_s, step_ms, compile_s, device, jax_version, strategy,
-      precision, steps, rounds, load_avg} plus, per baseline B, `B_img_per_s`,
+      precision, steps, rounds, xla_defaults, load_avg} plus, per baseline B, `B_img_per_s`,
       `B_compile_s`, `B_version`, `B_device` and the ratio `jaxcnn_over_B`.
 
     Raises:
@@ -116,7 +119,8 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
         for peer in peers:  # one at a time, so compile times are not disturbed
             workers.append(_Worker({"peer": peer, "workload": workload, "batch": batch,
                                     "precision": precision, "strategy": strategy, "cache": cache,
-                                    "torch_threads": torch_threads}))
+                                    "torch_threads": torch_threads,
+                                    "xla_defaults": xla_defaults}))
             if warmup:
                 warm_step_s.append(workers[-1].run(warmup) / warmup)
         fastest = min(warm_step_s, default=0.0)
@@ -137,7 +141,7 @@ def compare(workload: str, *, batch: int | None = None, steps: int = 20, rounds:
               "step_ms": round(1e3 * step_s["jaxcnn"], 3), "compile_s": round(main["compile_s"], 3),
               "device": main["device"], "jax_version": main["version"], "strategy": strategy,
               "precision": precision, "steps": per_round * rounds, "rounds": rounds,
-              "load_avg": round(os.getloadavg()[0], 2)}
+              "xla_defaults": xla_defaults, "load_avg": round(os.getloadavg()[0], 2)}
     for w in workers[1:]:
         result[f"{w.peer}_img_per_s"] = round(batch / step_s[w.peer], 1)
         result[f"{w.peer}_compile_s"] = round(w.info["compile_s"], 3)

@@ -5,7 +5,8 @@ for eager frameworks) and `run(steps) -> seconds`, which runs `steps` steps on t
 batch and blocks until they are done. `jaxcnn_runner` builds one from jaxcnn's model
 registry and `jaxcnn.train.train_step`, compiled with one of three strategies:
 "jit" (one device), "pmap" (the batch split over local devices, `axis_name="batch"`) or
-"sharded" (`jax.jit` with the batch sharded over a 1-D mesh of all devices).
+"sharded" (`jax.jit` with the batch sharded over a 1-D mesh of all devices). "jit" and
+"sharded" compile with `jaxcnn.compiler.compiler_options()` unless told otherwise.
 `enable_compile_cache` turns on JAX's persistent compilation cache.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxcnn import compiler
 from jaxcnn.bench.workloads import build_model, make_optimizer, random_batch
 from jaxcnn.train import create_state, train_step
 
@@ -87,11 +89,16 @@ def check_strategy(strategy: str, batch: int) -> list:
     return devices
 
 
-def _place(strategy: str, state, batch: dict):
-    """Compiles nothing: wraps `train_step` for the strategy and places its arguments."""
+def _place(strategy: str, state, batch: dict, compiler_options: dict | None = None):
+    """Compiles nothing: wraps `train_step` for the strategy and places its arguments.
+
+    `compiler_options` goes to `jaxcnn.compiler.jit` ("jit" and "sharded"; `jax.pmap`
+    takes none).
+    """
     devices = check_strategy(strategy, batch["label"].shape[0])
+    jit = functools.partial(compiler.jit, compiler_options=compiler_options)
     if strategy == "jit":
-        return jax.jit(train_step, donate_argnums=0), state, batch
+        return jit(train_step, donate_argnums=0), state, batch
     if strategy == "pmap":
         n = len(devices)
         step = jax.pmap(functools.partial(train_step, axis_name="batch"), axis_name="batch",
@@ -103,11 +110,11 @@ def _place(strategy: str, state, batch: dict):
     replicated = NamedSharding(mesh, PartitionSpec())
     state = jax.device_put(state, replicated)
     batch = jax.device_put(batch, NamedSharding(mesh, PartitionSpec("batch")))
-    return jax.jit(train_step, donate_argnums=0, out_shardings=(replicated, replicated)), state, batch
+    return jit(train_step, donate_argnums=0, out_shardings=(replicated, replicated)), state, batch
 
 
 def jaxcnn_runner(workload: str, batch: int, precision: str = "float32",
-                  strategy: str = "jit") -> Runner:
+                  strategy: str = "jit", compiler_options: dict | None = None) -> Runner:
     """Builds and compiles the jaxcnn train step of a workload.
 
     Args:
@@ -115,6 +122,8 @@ def jaxcnn_runner(workload: str, batch: int, precision: str = "float32",
       batch: global batch size.
       precision: "float32" or "bfloat16" compute dtype (parameters stay float32).
       strategy: one of `STRATEGIES`.
+      compiler_options: XLA options for "jit" and "sharded"; None for
+        `jaxcnn.compiler.compiler_options()`, `{}` for XLA's defaults.
 
     Returns:
       The runner.
@@ -125,7 +134,7 @@ def jaxcnn_runner(workload: str, batch: int, precision: str = "float32",
     check_strategy(strategy, batch)
     model = build_model(workload, precision, axis_name="batch" if strategy == "pmap" else None)
     state = create_state(model, make_optimizer(), seed=0)
-    step, state, data = _place(strategy, state, random_batch(workload, batch))
+    step, state, data = _place(strategy, state, random_batch(workload, batch), compiler_options)
     start = time.perf_counter()
     compiled = step.lower(state, data).compile()
     compile_s = time.perf_counter() - start

@@ -2,7 +2,8 @@
 
 Protocol: SPEC_JSON holds peer ("jaxcnn", "flax" or "torch"), workload, batch,
 precision, strategy, cache (a folder, "" for the default, or null for no persistent
-compilation cache) and torch_threads (PyTorch's intra-op threads, null for its default).
+compilation cache), torch_threads (PyTorch's intra-op threads, null for its default) and
+xla_defaults (jaxcnn only: compile with XLA's default options, not jaxcnn's).
 The worker builds and compiles the step, prints one JSON line
 `{"compile_s", "device", "version"}`, then for each line `N` read from stdin runs N steps
 and prints `{"seconds": ...}`; it exits at end of input. Separate processes keep the
@@ -38,7 +39,9 @@ def _runner(spec: dict):
 
     if spec["cache"] is not None:
         enable_compile_cache(spec["cache"] or None)
-    return jaxcnn_runner(*args, strategy=spec["strategy"]), device, jax.__version__
+    options = {} if spec.get("xla_defaults") else None
+    return (jaxcnn_runner(*args, strategy=spec["strategy"], compiler_options=options), device,
+            jax.__version__)
 
 
 def main() -> None:

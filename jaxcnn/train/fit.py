@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from flax import serialization
 
+from jaxcnn import compiler
 from jaxcnn.data.arrays import ArrayDataset
 from jaxcnn.train.checkpoint import Checkpoints, fingerprint
 from jaxcnn.train.losses import make_loss
@@ -73,7 +74,7 @@ def evaluate(state: TrainState, data: ArrayDataset, batch_size: int, eval_fn=Non
     Returns:
       {"loss": mean loss, "accuracy": fraction correct, "count": examples seen}.
     """
-    eval_fn = eval_fn or (parallel.eval_fn if parallel else jax.jit(eval_step))
+    eval_fn = eval_fn or (parallel.eval_fn if parallel else compiler.jit(eval_step))
     totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
     for batch in data.batches(batch_size, drop_remainder=False):
         sums = eval_fn(state, parallel.place_batch(batch) if parallel else batch)

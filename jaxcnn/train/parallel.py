@@ -14,6 +14,9 @@ state and global batches where its compiled steps expect them:
   strategy for multi-process runs: each process passes only its own rows of each global
   batch, assembled with `jax.make_array_from_process_local_data`.
 
+"jit" and "sharded" compile with `jaxcnn.compiler.compiler_options()` (`jax.pmap` takes
+no compiler options, so "pmap" compiles with XLA's defaults).
+
 Every strategy gives the same parameters as "jit" on one device up to float rounding.
 `state_for_checkpoint` returns one copy of the state, replicated the same way whatever
 the strategy, so checkpoints written by one strategy resume under another.
@@ -30,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxcnn import compiler
 from jaxcnn.data.batching import shard_batch, shard_for_pmap
 from jaxcnn.train.losses import LossFn
 from jaxcnn.train.state import TrainState
@@ -167,7 +171,7 @@ def _compile(strategy: str, loss_fn: LossFn, augment: Augment | None,
     train = functools.partial(train_step, loss_fn=loss_fn, augment=augment)
     evaluate = functools.partial(eval_step, loss_fn=loss_fn)
     if strategy == "jit":
-        return Parallel(strategy, 1, jax.jit(train, donate_argnums=0), jax.jit(evaluate))
+        return Parallel(strategy, 1, compiler.jit(train, donate_argnums=0), compiler.jit(evaluate))
     if strategy == "pmap":
         mesh = Mesh(np.array(jax.local_devices()), (PMAP_AXIS,))
         train = functools.partial(train, axis_name=PMAP_AXIS)
@@ -179,7 +183,8 @@ def _compile(strategy: str, loss_fn: LossFn, augment: Augment | None,
     replicated = NamedSharding(mesh, PartitionSpec())
     data = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     return Parallel(strategy, jax.device_count(),
-                    jax.jit(train, in_shardings=(replicated, data),
-                            out_shardings=(replicated, replicated), donate_argnums=0),
-                    jax.jit(evaluate, in_shardings=(replicated, data), out_shardings=replicated),
+                    compiler.jit(train, in_shardings=(replicated, data),
+                                 out_shardings=(replicated, replicated), donate_argnums=0),
+                    compiler.jit(evaluate, in_shardings=(replicated, data),
+                                 out_shardings=replicated),
                     mesh)

@@ -15,12 +15,12 @@ jitted; arguments are checked before compilation.
 """
 from __future__ import annotations
 
-import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn import compiler
 from jaxcnn.models.base import offset_activations
 from jaxcnn.models.receptive import receptive_field
 from jaxcnn.viz.render import activation_shapes
@@ -63,7 +63,7 @@ def _pixel_gradients(model, variables, images, classes) -> jax.Array:
     return jax.grad(score)(images)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@compiler.jit(static_argnums=0)
 def _saliency(model, variables, images, class_index):
     classes = _classes(model, variables, images, class_index)
     grads = _pixel_gradients(model, variables, images, classes)
@@ -86,7 +86,7 @@ def saliency(model: nn.Module, variables, images: jax.Array, class_index=None) -
     return _saliency(model, variables, jnp.asarray(images), class_index)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 5))
+@compiler.jit(static_argnums=(0, 5))
 def _smoothgrad(model, variables, images, class_index, key, samples, noise):
     classes = _classes(model, variables, images, class_index)
     sigma = noise * (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3)))
@@ -134,7 +134,7 @@ def _place(cam: jax.Array, first: float, jump: float, image_hw: tuple[int, int])
     return jax.vmap(lambda m: sample_bilinear(m[..., None], grid_y, grid_x)[..., 0])(cam)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
+@compiler.jit(static_argnums=(0, 4, 5, 6))
 def _gradcam(model, variables, images, class_index, layer, first, jump):
     classes = _classes(model, variables, images, class_index)
     _, acts = model.apply(variables, images, capture_activations=True)

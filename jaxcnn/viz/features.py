@@ -7,7 +7,6 @@ Unknown names are refused with the list of valid ones.
 """
 from __future__ import annotations
 
-import functools
 from typing import Mapping, Sequence
 
 import flax.linen as nn
@@ -15,10 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn import compiler
 from jaxcnn.viz.render import activation_shapes
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
+@compiler.jit(static_argnums=(0, 3))
 def _forward(model, variables, images, layers):
     _, acts = model.apply(variables, images, capture_activations=True)
     return {name: acts[name] for name in layers}

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxcnn import compiler
 from jaxcnn.viz import objectives as obj
 from jaxcnn.viz.param import Parameterization, check_fits, fourier
 from jaxcnn.viz.transform import Transform
@@ -139,7 +140,7 @@ def _default_optimizer(optimizer, learning_rate: float) -> optax.GradientTransfo
 
 # Compiled once per (model, objective, param, ...) objects: calling `render` again with the
 # same objects (another key, other variables) reuses the compiled loop.
-_compiled_ascent = jax.jit(ascent, static_argnames=(
+_compiled_ascent = compiler.jit(ascent, static_argnames=(
     "model", "objective", "param", "steps", "optimizer", "transform", "snapshot_steps", "monitor"))
 
 
@@ -250,10 +251,10 @@ def _over_indices(one: Callable, devices: tuple | None) -> Callable:
     """`one` vmapped over indices and jitted, sharded along the indices over `devices`."""
     batched = jax.vmap(one, in_axes=(None, None, 0))
     if devices is None:
-        return jax.jit(batched)
+        return compiler.jit(batched)
     mesh = Mesh(np.array(devices), ("index",))
     along, whole = NamedSharding(mesh, PartitionSpec("index")), NamedSharding(mesh, PartitionSpec())
-    return jax.jit(batched, in_shardings=(whole, whole, along), out_shardings=along)
+    return compiler.jit(batched, in_shardings=(whole, whole, along), out_shardings=along)
 
 
 def _render_indices(one: Callable, variables, key, indices: np.ndarray, shard: bool) -> RenderResult:
