@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 
+from jaxcnn import ops
 from jaxcnn.layers import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D
 from jaxcnn.models.base import (ActivationRecorder, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
@@ -54,7 +55,9 @@ class BasicBlock(nn.Module):
         if self.strides != 1 or x.shape[-1] != self.features:
             x = conv(self.features, 1, self.strides, name="downsample_conv")(x)
             x = norm(name="downsample_bn")(x)
-        return relu(y + x)
+        # The residual stream is read by the next block's convolutions, its shortcut and
+        # their gradients: kept in memory, not recomputed by each (ops.materialize).
+        return ops.materialize(relu(y + x))
 
 
 class Bottleneck(nn.Module):
@@ -87,7 +90,9 @@ class Bottleneck(nn.Module):
         y = norm(name="bn3")(conv(out, 1, name="conv3")(y))
         if self.strides != 1 or x.shape[-1] != out:
             x = norm(name="downsample_bn")(conv(out, 1, self.strides, name="downsample_conv")(x))
-        return relu(y + x)
+        # The residual stream is read by the next block's convolutions, its shortcut and
+        # their gradients: kept in memory, not recomputed by each (ops.materialize).
+        return ops.materialize(relu(y + x))
 
 
 class ResNet(nn.Module):

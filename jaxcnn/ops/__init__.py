@@ -10,12 +10,15 @@ Contract:
     * Output sizes are given by :func:`conv_output_size` and
       :func:`pool_output_size`, which match the shapes the ops return.
     * ``kernels`` holds hand-made filters (Sobel, sharpen, blur, ...).
+    * ``materialize`` returns its argument, kept in memory on XLA:CPU (for values
+      that many ops read, such as a ResNet's residual stream).
 """
 
 from jaxcnn.ops import kernels
 from jaxcnn.ops.activations import gelu, leaky_relu, relu, sigmoid, softmax, tanh
 from jaxcnn.ops.conv import conv2d
 from jaxcnn.ops.core import dense, dropout, flatten
+from jaxcnn.ops.cpu_fast import materialize
 from jaxcnn.ops.pool import (
     adaptive_avg_pool,
     avg_pool,
@@ -56,6 +59,7 @@ __all__ = [
     "global_max_pool",
     "kernels",
     "leaky_relu",
+    "materialize",
     "max_pool",
     "min_pool",
     "normalize_padding",
