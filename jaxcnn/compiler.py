@@ -12,10 +12,12 @@ Contract:
 
 Why: XLA:CPU (jaxlib 0.10) hands every large float convolution to YNNPACK by default.
 On the 2-core AMD EPYC that the README's speed tables come from, XLA's own (Eigen)
-convolution is faster for every convolution of ResNet-18 at batch 32 and for their
-gradients: 301 ms per step in total against 433 ms, the weight gradients most of all
-(112 ms against 197 ms). :data:`CPU_OPTIONS` keeps XLA:CPU's default YNNPACK fusions for
-dots and reductions and leaves convolutions out; ``tests/test_compiler.py`` checks both.
+convolution is as fast or faster for every convolution of ResNet-18 at batch 32 and for
+their gradients: 288 ms per train step in total against 426 ms, the weight gradients most
+of all (108 ms against 193 ms; ``experiments/bench_convs.py``). :data:`CPU_OPTIONS` keeps
+XLA:CPU's default YNNPACK fusions for dots and reductions and leaves convolutions out;
+``tests/test_compiler.py`` checks both. On other CPUs YNNPACK may win: compare with
+``jaxcnn bench --xla-defaults`` and pass ``compiler_options={}`` to keep XLA's choice.
 `jax.pmap` takes no compiler options, so the "pmap" strategy compiles with XLA's defaults.
 """
 from __future__ import annotations
