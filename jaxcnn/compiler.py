@@ -39,7 +39,7 @@ _log = logging.getLogger(__name__)
 
 
 @functools.cache
-def _cpu_accepts(options: tuple[tuple[str, str], ...]) -> bool:
+def _accepted(options: tuple[tuple[str, str], ...]) -> bool:
     """Whether this jaxlib accepts `options` (XLA rejects unknown names and enum values).
 
     Args:
@@ -74,7 +74,7 @@ def compiler_options(platform: str | None = None) -> dict[str, Any]:
 def _options_for(platform: str | None) -> dict[str, Any]:
     """:func:`compiler_options` (a second name, as `jit` has a parameter of that name)."""
     platform = platform or jax.default_backend()
-    if platform != "cpu" or not _cpu_accepts(tuple(sorted(CPU_OPTIONS.items()))):
+    if platform != "cpu" or not _accepted(tuple(sorted(CPU_OPTIONS.items()))):
         return {}
     return dict(CPU_OPTIONS)
 

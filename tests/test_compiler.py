@@ -117,3 +117,11 @@ def test_cli_bench_reports_xla_defaults(tmp_path, capsys):
     tiny = ["--steps", "1", "--rounds", "1", "--warmup", "0", "--compile-cache", str(tmp_path)]
     assert cli.main(["bench", "--workload", "lenet5", *tiny, "--xla-defaults"]) == 0
     assert json.loads(capsys.readouterr().out)["xla_defaults"] is True
+
+
+def test_options_this_jaxlib_rejects_fall_back_to_xla_defaults(caplog):
+    bad = (("xla_cpu_experimental_ynn_fusion_type", "LIBRARY_FUSION_TYPE_NO_SUCH_TYPE"),)
+    with caplog.at_level("WARNING", logger="jaxcnn.compiler"):
+        assert compiler._accepted(bad) is False
+    assert "compiling with XLA's defaults instead" in caplog.text
+    assert compiler._accepted(tuple(sorted(compiler.CPU_OPTIONS.items()))) is True
