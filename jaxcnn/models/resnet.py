@@ -90,9 +90,7 @@ class Bottleneck(nn.Module):
         y = norm(name="bn3")(conv(out, 1, name="conv3")(y))
         if self.strides != 1 or x.shape[-1] != out:
             x = norm(name="downsample_bn")(conv(out, 1, self.strides, name="downsample_conv")(x))
-        # The residual stream is read by the next block's convolutions, its shortcut and
-        # their gradients: kept in memory, not recomputed by each (ops.materialize).
-        return ops.materialize(relu(y + x))
+        return ops.materialize(relu(y + x))  # kept in memory, as in BasicBlock
 
 
 class ResNet(nn.Module):

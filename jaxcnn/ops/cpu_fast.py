@@ -23,6 +23,9 @@ Contract:
       the plain one bit for bit, infinities and ties included. Windows holding
       a NaN (forward value NaN in both) differ: here the first NaN gets the
       gradient, XLA's walk ends after the last NaN.
+    * :func:`materialize` (identity elsewhere) returns normal finite values
+      exactly; it flushes subnormals to zero and spreads a non-finite value to
+      NaN over its group of :data:`STORE_WIDTH` (see its docstring).
 """
 
 from __future__ import annotations
