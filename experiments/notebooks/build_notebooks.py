@@ -61,7 +61,7 @@ print(jaxcnn.summary(model))'''),
         new_code_cell('''train = data.load("digits", "train", image_size=32)
 test = data.load("digits", "test", image_size=32)
 viz.plot.image_grid(test.images[:16], [str(l) for l in test.labels[:16]])'''),
-        new_markdown_cell("## Train\n`jaxcnn.fit` compiles one train step with `jax.jit` "
+        new_markdown_cell("## Train\n`jaxcnn.fit` compiles one train step with `jaxcnn.jit` "
                           "and returns the state and one record per epoch."),
         new_code_cell('''state, history = jaxcnn.fit(model, train, test, epochs=EPOCHS, batch_size=32,
                             learning_rate=3e-3, schedule="cosine", seed=0, progress=False)
