@@ -11,7 +11,6 @@ import dataclasses
 import json
 import pathlib
 import sys
-import time
 
 
 _FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
@@ -68,26 +67,11 @@ def run_train(args: argparse.Namespace) -> dict | None:
     if args.distributed or args.coordinator_address:
         jaxcnn.train.initialize_distributed(args.coordinator_address, args.num_processes,
                                             args.process_id)
-    model = jaxcnn.models.create(config.model)
-    size = tuple(model.input_shape[:2])
-    train_data = jaxcnn.data.load(config.dataset, "train", image_size=size)
-    test_data = jaxcnn.data.load(config.dataset, "test", image_size=size)
-    model = jaxcnn.models.create(config.model, num_classes=train_data.num_classes,
-                                 input_shape=train_data.image_shape)
-    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-               if f.name not in ("model", "dataset", "quiet")}
-    start = time.perf_counter()
-    _, history = jaxcnn.fit(model, train_data, test_data, progress=not config.quiet,
-                            log_epochs=config.quiet, **options)
-    seconds = time.perf_counter() - start
-    summary = {**dataclasses.asdict(config), "devices": jax.device_count(),
-               "processes": jax.process_count(),
-               "test_accuracy": history[-1]["eval_accuracy"], "test_loss": history[-1]["eval_loss"],
-               "train_seconds": round(seconds, 2)}
+    summary = jaxcnn.train.train_config(config)
     if jax.process_index() == 0:
-        pathlib.Path(config.workdir, "run.json").write_text(json.dumps(summary, indent=2))
         print(f"{config.model} on {config.dataset}: test accuracy {summary['test_accuracy']:.4f} "
-              f"after {config.epochs} epochs in {seconds:.1f} s; outputs in {config.workdir}/")
+              f"after {config.epochs} epochs in {summary['train_seconds']:.1f} s; outputs in "
+              f"{config.workdir}/")
     return summary
 
 

@@ -12,12 +12,15 @@ def _jaxcnn(*args, cwd):
 
 
 @pytest.mark.slow
-def test_default_train_reaches_97_percent_on_digits(tmp_path):
+def test_default_train_reaches_its_accuracy_on_digits(tmp_path):
     result = _jaxcnn("train", "--workdir", str(tmp_path / "run"), "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert summary["model"] == "lenet5" and summary["dataset"] == "digits"
-    assert summary["test_accuracy"] >= 0.97, summary
+    # `python experiments/seed_spread.py --seeds 10` on a 2-core Intel Xeon: mean 0.9903,
+    # min 0.9833, max 0.9944. Other CPU kinds give other runs of the same seed, so the
+    # threshold is the worst seed minus one point.
+    assert summary["test_accuracy"] >= 0.973, summary
     assert "test accuracy" in result.stdout
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history) == summary["epochs"]

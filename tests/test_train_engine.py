@@ -133,3 +133,19 @@ def test_train_help_documents_every_flag(capsys):
                          "--num-processes", "--process-id"]:
         assert flag in text, flag
     assert "jit (one device), pmap or sharded" in text and "(default: lenet5)" in text
+
+
+def test_random_shift_moves_training_images_and_is_checked(capsys):
+    from jaxcnn.train.recipe import augmentation
+
+    assert augmentation(TrainConfig(random_shift=0.0)) is None
+    shift = augmentation(TrainConfig(random_shift=0.25))
+    image = jnp.zeros((1, 8, 8, 1)).at[0, 3:5, 3:5, 0].set(1.0)
+    shifted = np.asarray(shift(jax.random.key(0), image))
+    assert shifted.shape == image.shape and not np.allclose(shifted, image)
+    # Zeros come in at the border; the content moves, so its mass stays near 4.
+    assert shifted.min() >= 0 and abs(shifted.sum() - 4.0) < 1e-4
+    with pytest.raises(ValueError, match=r"random_shift must be in \[0, 1\).*got 1.5"):
+        augmentation(TrainConfig(random_shift=1.5))
+    assert cli.main(["train", "--random-shift", "-0.1", "--workdir", "unused"]) == 2
+    assert "random_shift must be in [0, 1)" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from jaxcnn.train.losses import (loss_names, make_loss, masked_mean, softmax_cro
 from jaxcnn.train.optim import make_optimizer, make_schedule, optimizer_names, schedule_names
 from jaxcnn.train.parallel import STRATEGIES, Parallel, initialize_distributed, make_parallel
 from jaxcnn.train.preemption import Preempted
+from jaxcnn.train.recipe import train_config
 from jaxcnn.train.state import TrainState, create_state
 from jaxcnn.train.steps import eval_step, train_step
 
@@ -14,4 +15,4 @@ __all__ = ["Checkpoints", "Parallel", "Preempted", "STRATEGIES", "TrainState",
            "initialize_distributed", "load_variables", "loss_names", "make_loss",
            "make_optimizer", "make_parallel", "make_schedule", "masked_mean",
            "optimizer_names", "save_run", "schedule_names", "softmax_cross_entropy",
-           "total_error", "train_step"]
+           "total_error", "train_config", "train_step"]

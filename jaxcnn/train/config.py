@@ -34,6 +34,9 @@ class TrainConfig:
     accumulate_steps: int = _field(1, "steps whose gradients make one update")
     loss: str = _field("cross_entropy", "cross_entropy or total_error")
     label_smoothing: float = _field(0.0, "label smoothing of the targets")
+    random_shift: float = _field(
+        0.1, "shift training images at random by up to this fraction of their height and "
+             "width (0: no augmentation)")
     strategy: str = _field("jit", "jit (one device), pmap or sharded (all devices, all hosts)")
     precision: str = _field("float32", "float32, or bfloat16 compute with float32 parameters")
     seed: int = _field(0, "seed of initialization, shuffling and dropout")
@@ -69,12 +72,30 @@ def load_config(path: str | pathlib.Path) -> TrainConfig:
         values = tomllib.loads(pathlib.Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"cannot read config file {str(path)!r}: {err}") from err
+    return config_from_dict(values, f"config file {str(path)!r}")
+
+
+def config_from_dict(values: dict, source: str = "the settings",
+                     base: TrainConfig | None = None) -> TrainConfig:
+    """Checks field names and types of `values` and applies them over `base`.
+
+    Args:
+      values: field name -> value.
+      source: where the values come from, for error messages.
+      base: the configuration to override (default: `TrainConfig()`).
+
+    Returns:
+      The `TrainConfig`.
+
+    Raises:
+      ValueError: unknown key or wrong type.
+    """
     types = _types()
     for key, value in values.items():
         if key not in types:
-            raise ValueError(f"unknown key {key!r} in config file {str(path)!r}; valid keys: "
+            raise ValueError(f"unknown key {key!r} in {source}; valid keys: "
                              f"{', '.join(types)}.")
         if isinstance(value, bool) != (types[key] == (bool,)) or not isinstance(value, types[key]):
-            raise ValueError(f"{key} in config file {str(path)!r} must be of type "
+            raise ValueError(f"{key} in {source} must be of type "
                              f"{' or '.join(t.__name__ for t in types[key])}, got {value!r}.")
-    return TrainConfig(**values)
+    return dataclasses.replace(base or TrainConfig(), **values)
