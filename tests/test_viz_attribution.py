@@ -64,8 +64,14 @@ def test_gradcam_matches_a_hand_written_reference():
                                atol=1e-5)
 
 
+# Thresholds from the spread over training seeds 0-15 on a 2-core Intel Xeon (another CPU
+# kind turns seed 0's run into another run from that spread): peak within 4 pixels of the
+# line in 8-16 of 16 images at pool1 (16 for 14 seeds), 12-16 at conv2; median contrast
+# 1.96-18.5 at pool1, 2.78-6.37 at conv2. Each threshold is a little below the worst seed.
+# A map that ignored the line would hit about 4 of 16 (the area near a line is a quarter
+# of the image) with a contrast near 1.
 @pytest.mark.slow
-@pytest.mark.parametrize("layer, min_hits, min_contrast", [("pool1", 15, 5.0), ("conv2", 13, 2.5)])
+@pytest.mark.parametrize("layer, min_hits, min_contrast", [("pool1", 7, 1.5), ("conv2", 11, 2.2)])
 def test_gradcam_of_a_model_trained_on_lines_is_highest_on_the_line(layer, min_hits, min_contrast):
     model, variables = trained_lenet()
     images, _, boxes = lines(16, seed=7)

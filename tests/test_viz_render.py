@@ -90,11 +90,16 @@ def test_class_pictures_of_vertical_and_horizontal_lines_have_those_edges():
     result = visualize_class(model, variables, key=jax.random.key(0), steps=64,
                              transform=T.jitter(2))
     assert list(result.indices) == [VERTICAL, HORIZONTAL]
-    v_edges, h_edges = _edge_energy(np.asarray(result.images[VERTICAL, ..., 0]))
-    assert v_edges > 1.5 * h_edges, (v_edges, h_edges)
-    v_edges, h_edges = _edge_energy(np.asarray(result.images[HORIZONTAL, ..., 0]))
-    assert h_edges > 1.5 * v_edges, (v_edges, h_edges)
-    assert np.all(np.asarray(result.values[:, -1]) > np.asarray(result.values[:, 0]) + 5)
+    v_of_vertical, h_of_vertical = _edge_energy(np.asarray(result.images[VERTICAL, ..., 0]))
+    v_of_horizontal, h_of_horizontal = _edge_energy(np.asarray(result.images[HORIZONTAL, ..., 0]))
+    # The vertical class's picture has the larger share of vertical edges. Over training
+    # seeds 0-15 on a 2-core Intel Xeon (another CPU kind turns seed 0's run into another
+    # run from that spread), the ratio of the two pictures' vertical/horizontal edge ratios
+    # was 1.67-19.8 (1.67 once; each picture alone was once the wrong way round), and the
+    # logit rose by 6.7-14.6 over the 64 steps; the thresholds lie below the worst seed.
+    ratio = (v_of_vertical / h_of_vertical) / (v_of_horizontal / h_of_horizontal)
+    assert ratio > 1.3, (v_of_vertical, h_of_vertical, v_of_horizontal, h_of_horizontal)
+    assert np.all(np.asarray(result.values[:, -1]) > np.asarray(result.values[:, 0]) + 3)
 
 
 SHARDED = textwrap.dedent("""

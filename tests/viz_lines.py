@@ -34,11 +34,12 @@ def lines(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def trained_lenet():
+def trained_lenet(seed: int = 0):
     """(model, variables) of LeNet-5 trained to ~100% on the lines task (seconds)."""
     images, labels, _ = lines(768, seed=0)
     data = jaxcnn.data.from_arrays(images, labels, num_classes=2, name="lines")
     model = jaxcnn.models.create("lenet5", num_classes=2, input_shape=(32, 32, 1))
-    state, history = jaxcnn.fit(model, data, epochs=3, batch_size=32, seed=0, progress=False)
+    state, history = jaxcnn.fit(model, data, epochs=3, batch_size=32, seed=seed,
+                                progress=False)
     assert history[-1]["train_accuracy"] > 0.95, history
     return model, state.variables()

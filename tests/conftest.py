@@ -1,0 +1,19 @@
+"""Suite-wide settings: the JAX compilation cache shared by every process of a run, and the
+limit of the few tests allowed to run longer than pytest-timeout's default (pyproject.toml).
+"""
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# The test workers, and the subprocesses they start (the CLI, experiments, notebooks,
+# multi-device runs), compile many of the same programs: LeNet-5's train step alone is
+# built by dozens of tests. JAX's persistent cache lets each be compiled once per run (and
+# once per machine across runs: the key covers the program, the options and the versions).
+# Set through the environment, before JAX is imported, so subprocesses inherit it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax"))
+# JAX only caches compilations over 1 s by default; most of the suite's take 0.1-1 s.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+
+# For the tests that train end to end in several processes (pytest.mark.timeout).
+LONG_TEST_TIMEOUT = 900
