@@ -1,8 +1,11 @@
 """Suite-wide settings: the JAX compilation cache shared by every process of a run, and the
-limit of the few tests allowed to run longer than pytest-timeout's default (pyproject.toml).
+limit of the few tests marked `long`, allowed to run longer than pytest-timeout's default
+per-test limit (pyproject.toml).
 """
 import os
 import pathlib
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -15,5 +18,12 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / 
 # JAX only caches compilations over 1 s by default; most of the suite's take 0.1-1 s.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
-# For the tests that train end to end in several processes (pytest.mark.timeout).
-LONG_TEST_TIMEOUT = 900
+# Tests marked `long` train end to end in several processes (30-45 s each on 2 cores);
+# they get this limit instead of the default one.
+LONG_TEST_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("long") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LONG_TEST_TIMEOUT))

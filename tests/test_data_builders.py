@@ -97,4 +97,6 @@ def test_a_short_fit_on_shapes_learns_well_above_chance(data_dir, shapes_train):
     model = models.create("lenet5", num_classes=8, input_shape=(32, 32, 3))
     _, history = jaxcnn.fit(model, shapes_train, test, epochs=3, batch_size=64,
                             learning_rate=3e-3, progress=False)
-    assert history[-1]["eval_accuracy"] > 0.9, history  # chance is 1/8; 0.984 measured
+    # Chance is 1/8. Seeds 0-5 on a 2-core Intel Xeon gave 0.968-0.989 (seed 0: 0.989);
+    # another CPU kind makes seed 0 another run from that spread, so the bar is far below it.
+    assert history[-1]["eval_accuracy"] > 0.9, history

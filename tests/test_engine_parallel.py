@@ -100,9 +100,13 @@ def test_pmap_and_sharded_match_jit_on_8_devices():
         variables, history = out["results"][strategy]
         difference = _max_relative_difference(variables, reference)
         print(f"{strategy}: max relative parameter difference {difference:.2e}")
+        # The strategies sum the batch in another order. After these 8 steps (2 epochs of
+        # 4) the parameters agree to ~6e-7 on any CPU; over hundreds of steps a flipped
+        # max-pool or ReLU near-tie would let them drift apart. An example whose two top
+        # logits lie within that difference may still flip: one of the 64 is allowed.
         assert difference < 1e-5, (strategy, difference)
         for got, want in zip(history, ref_history):
-            assert got["eval_accuracy"] == want["eval_accuracy"]
+            assert abs(got["eval_accuracy"] - want["eval_accuracy"]) <= 1 / 64
             assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-5)
         assert "batch_size=12 does not split over the 8 devices" in out["errors"][strategy]
         assert "use a multiple of 8 (e.g. 8 or 16)" in out["errors"][strategy]

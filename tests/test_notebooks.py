@@ -28,6 +28,7 @@ def _with_quick_parameters(notebook):
     return notebook
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs(name, tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ def test_readme_tpu_has_the_rehearsals():
         assert needed in text
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(4))
 def test_rehearsal_runs_as_written(index, tmp_path):

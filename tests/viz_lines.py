@@ -41,5 +41,6 @@ def trained_lenet(seed: int = 0):
     model = jaxcnn.models.create("lenet5", num_classes=2, input_shape=(32, 32, 1))
     state, history = jaxcnn.fit(model, data, epochs=3, batch_size=32, seed=seed,
                                 progress=False)
+    # Seeds 0-15 all passed this bar on a 2-core Intel Xeon (the task is easy: two classes).
     assert history[-1]["train_accuracy"] > 0.95, history
     return model, state.variables()
