@@ -123,9 +123,10 @@ def _visualize_parser(sub) -> None:
 
 def run_visualize(args: argparse.Namespace) -> list:
     """Writes the pictures the `visualize` sub-command describes and prints their paths."""
+    from jaxcnn.runs import load_run
     from jaxcnn.viz import run
 
-    loaded = run.load_run(args.workdir)
+    loaded = load_run(args.workdir)
     paths = run.write_pictures(loaded, args.what, args.out or pathlib.Path(args.workdir, "viz"),
                                layers=args.layer, channels=args.channels, count=args.count,
                                most=args.most_active, index=args.index, images=args.images,

@@ -78,6 +78,6 @@ def test_fit_writes_history_and_variables(tmp_path):
                                 batch_size=16, workdir=tmp_path, progress=False)
     assert [h["epoch"] for h in history] == [1, 2]
     assert {"train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "seconds"} <= set(history[0])
-    restored = train.load_variables(tmp_path / "variables.msgpack", model)
+    restored = jaxcnn.runs.RunDir(tmp_path).read_variables(model)
     for x, y in zip(jax.tree.leaves(restored), jax.tree.leaves(state.variables())):
         np.testing.assert_array_equal(x, y)

@@ -172,7 +172,7 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(FloatingPointError, match=f"became nan at step {bad_step} "):
         train.fit(TinyNet(), nan_data, epochs=1, workdir=tmp_path, checkpoint_every=3, **OPTIONS)
     assert _steps(tmp_path) == [3, 6]
-    checkpoints = train.Checkpoints(tmp_path, keep=3)
+    checkpoints = train.Checkpoints(tmp_path / "checkpoints", keep=3)
     tx = train.make_optimizer("adam", train.make_schedule("cosine", 3e-3, 8))
     like = train.create_state(TinyNet(), tx, seed=0)
     with warnings.catch_warnings():

@@ -1,6 +1,5 @@
 """`jaxcnn visualize` on a run directory as `jaxcnn train` writes it (run.json +
 variables.msgpack), every kind of picture, and its errors."""
-import json
 
 import optax
 import pytest
@@ -16,8 +15,9 @@ def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("run")
     model = jaxcnn.models.create("lenet5", num_classes=10, input_shape=(32, 32, 1))
     state = jaxcnn.train.create_state(model, optax.adam(1e-3), seed=0)
-    jaxcnn.train.save_run(path, state, [])
-    (path / "run.json").write_text(json.dumps({"model": "lenet5", "dataset": "digits"}))
+    run = jaxcnn.runs.RunDir(path)
+    run.write_variables(state.variables())
+    run.write_summary({"model": "lenet5", "dataset": "digits"})
     return path
 
 

@@ -1,7 +1,7 @@
 """Run checkpoints with Orbax: the train state plus a JSON record of where the run stands.
 
-Contract: a `Checkpoints` object wraps an `orbax.checkpoint.CheckpointManager` over
-`<workdir>/checkpoints`. Each saved step holds two items: "state" (params, batch_stats,
+Contract: a `Checkpoints` object wraps an `orbax.checkpoint.CheckpointManager` over a
+run's checkpoint directory (`jaxcnn.runs.RunDir.checkpoints`). Each saved step holds two items: "state" (params, batch_stats,
 opt_state, step and the PRNG key's data) and "meta" (JSON: the model's fingerprint, the
 position in the data, the history so far). Orbax writes a step into a temporary
 directory and renames it when complete, so a run killed mid-save never leaves a step
@@ -37,17 +37,17 @@ def _items(state: TrainState) -> dict[str, Any]:
 
 
 class Checkpoints:
-    """Saves and restores a run's checkpoints in `<workdir>/checkpoints`.
+    """Saves and restores a run's checkpoints.
 
     Args:
-      workdir: the run's directory.
+      directory: the checkpoint directory (`RunDir(workdir).checkpoints`).
       keep: how many of the newest steps to keep.
     """
 
-    def __init__(self, workdir: str | pathlib.Path, keep: int):
+    def __init__(self, directory: str | pathlib.Path, keep: int):
         if keep < 1:
             raise ValueError(f"keep_checkpoints must be a positive integer, got {keep}.")
-        self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+        self.directory = pathlib.Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("state", "meta"))

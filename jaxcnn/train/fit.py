@@ -14,7 +14,6 @@ before any checkpoint of the bad state is written.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import pathlib
 import warnings
 
@@ -23,14 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import serialization
 
 from jaxcnn import compiler
 from jaxcnn.data.arrays import ArrayDataset
+from jaxcnn.runs import RunDir
 from jaxcnn.train.checkpoint import Checkpoints, fingerprint
 from jaxcnn.train.losses import make_loss
 from jaxcnn.train.loop import Loop
-from jaxcnn.train.monitor import Monitor, write_history
+from jaxcnn.train.monitor import Monitor
 from jaxcnn.train.optim import make_optimizer, make_schedule
 from jaxcnn.train.parallel import Parallel, make_parallel
 from jaxcnn.train.preemption import PreemptionWatch
@@ -153,10 +152,11 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     state = create_state(model, tx, seed)
     expected = fingerprint(type(model).__name__, state)
     state = parallel.place_state(state)
-    checkpoints = Checkpoints(workdir, keep_checkpoints) if workdir is not None else None
+    run_dir = RunDir(workdir) if workdir is not None else None
+    checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
     order = {"batch_size": batch_size, "seed": seed, "train_examples": len(train_data)}
     state, meta = _starting_point(checkpoints, parallel, state, expected, resume, order)
-    monitor = Monitor(workdir, epochs=epochs, progress=progress, log_epochs=log_epochs,
+    monitor = Monitor(run_dir, epochs=epochs, progress=progress, log_epochs=log_epochs,
                       tensorboard=tensorboard)
     loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
                 lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
@@ -170,39 +170,10 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
         if checkpoints is not None:
             checkpoints.close()
     state = parallel.state_for_checkpoint(state)
-    if workdir is not None and jax.process_index() == 0:
-        save_run(workdir, state, history)
+    if run_dir is not None and jax.process_index() == 0:
+        run_dir.write_history(history)
+        run_dir.write_variables(state.variables())
     return state, history
-
-
-def save_run(workdir: str | pathlib.Path, state: TrainState, history: list[dict]) -> None:
-    """Writes `history.json` and `variables.msgpack` (Flax serialization) into `workdir`.
-
-    Args:
-      workdir: the run's directory (created if missing).
-      state: the trained state (one copy).
-      history: the per-epoch records.
-    """
-    path = pathlib.Path(workdir)
-    write_history(path, history)
-    variables = jax.device_get(state.variables())
-    (path / "variables.msgpack").write_bytes(serialization.to_bytes(variables))
-
-
-def load_variables(path: str | pathlib.Path, model: nn.Module) -> dict:
-    """Reads variables written by `save_run` for `model`.
-
-    Args:
-      path: the `variables.msgpack` file.
-      model: the model the variables belong to (gives the tree structure).
-
-    Returns:
-      The variables dict, ready for `model.apply`.
-    """
-    target = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                            jax.ShapeDtypeStruct((1, *model.input_shape), np.float32))
-    target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
-    return serialization.from_bytes(target, pathlib.Path(path).read_bytes())
 
 
 def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision, workdir,

@@ -1,24 +1,22 @@
 """Watching a run: progress bar, per-epoch history files, curves and TensorBoard events.
 
 Contract: a `Monitor` is told about every logged step and every finished epoch. Only
-process 0 of a multi-process run shows or writes anything. With a workdir it keeps
-`history.json` and `history.csv` current after every epoch (train/eval loss and
-accuracy, learning rate, seconds), writes `curves.png` (loss and accuracy, train vs
-eval) when the run ends, and, if asked, TensorBoard event files under `tensorboard/`
-(needs the optional `tensorboardX` package).
+process 0 of a multi-process run shows or writes anything. With a run directory
+(`jaxcnn.runs.RunDir`, which owns the files) it keeps the history current after every
+epoch (train/eval loss and accuracy, learning rate, seconds), has the curves written when
+the run ends, and, if asked, TensorBoard event files (needs the optional `tensorboardX`
+package).
 """
 from __future__ import annotations
 
-import csv
 import json
 import pathlib
 import time
 
 import jax
-# A Figure without pyplot draws to files with no display and leaves the user's backend
-# alone (choosing one here would turn off inline plots in notebooks).
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
+
+from jaxcnn.runs import RunDir
 
 
 def tensorboard_writer(directory: pathlib.Path):
@@ -35,23 +33,23 @@ class Monitor:
     """Progress bar, history files, curves and optional TensorBoard for one run.
 
     Args:
-      workdir: where files go (None: no files).
+      run_dir: where files go (None: no files).
       epochs: total epochs (for the bar's label).
       progress: show a tqdm bar with loss, accuracy and images/s.
       log_epochs: print one line per finished epoch (quiet mode for logs).
       tensorboard: also write TensorBoard event files.
     """
 
-    def __init__(self, workdir: str | pathlib.Path | None, *, epochs: int, progress: bool,
+    def __init__(self, run_dir: RunDir | None, *, epochs: int, progress: bool,
                  log_epochs: bool, tensorboard: bool):
         self.main = jax.process_index() == 0
-        self.workdir = pathlib.Path(workdir) if workdir is not None and self.main else None
+        self.run_dir = run_dir if self.main else None
         self.epochs = epochs
         self.progress = progress and self.main
         self.log_epochs = log_epochs and self.main
         self.writer = None
-        if tensorboard and self.workdir is not None:
-            self.writer = tensorboard_writer(self.workdir / "tensorboard")
+        if tensorboard and self.run_dir is not None:
+            self.writer = tensorboard_writer(self.run_dir.tensorboard)
         self.bar = None
 
     def start_epoch(self, epoch: int, total_steps: int, done_steps: int) -> None:
@@ -81,48 +79,14 @@ class Monitor:
                 if name != "epoch":
                     self.writer.add_scalar(name, value, record["epoch"])
             self.writer.flush()
-        if self.workdir is not None:
-            write_history(self.workdir, history)
+        if self.run_dir is not None:
+            self.run_dir.write_history(history)
 
     def close(self, history: list[dict]) -> None:
         """Writes the curves and closes the TensorBoard writer."""
         if self.bar is not None:
             self.bar.close()
-        if self.workdir is not None and history:
-            plot_history(history, self.workdir / "curves.png")
+        if self.run_dir is not None and history:
+            self.run_dir.write_curves(history)
         if self.writer is not None:
             self.writer.close()
-
-
-def write_history(workdir: pathlib.Path, history: list[dict]) -> None:
-    """Writes `history.json` and `history.csv` (one row per epoch) into `workdir`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "history.json").write_text(json.dumps(history, indent=2))
-    columns = list(dict.fromkeys(name for record in history for name in record))
-    with open(workdir / "history.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def plot_history(history: list[dict], path: pathlib.Path) -> None:
-    """Saves loss and accuracy per epoch, train vs eval, as a two-panel PNG.
-
-    Args:
-      history: per-epoch records with train_/eval_ loss and accuracy.
-      path: the PNG file.
-    """
-    epochs = [record["epoch"] for record in history]
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for split in ("train", "eval"):
-            name = f"{split}_{metric}"
-            if name in history[0]:
-                ax.plot(epochs, [record[name] for record in history], marker="o", label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)

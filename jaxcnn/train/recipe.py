@@ -8,14 +8,13 @@ summary to `<workdir>/run.json`.
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
 import time
 
 import jax
 
 from jaxcnn import data, models
 from jaxcnn.data import augment
+from jaxcnn.runs import RunDir
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.fit import fit
 
@@ -67,5 +66,5 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
                "test_accuracy": history[-1]["eval_accuracy"], "test_loss": history[-1]["eval_loss"],
                "train_seconds": round(seconds, 2)}
     if config.workdir is not None and jax.process_index() == 0:
-        pathlib.Path(config.workdir, "run.json").write_text(json.dumps(summary, indent=2))
+        RunDir(config.workdir).write_summary(summary)
     return summary

@@ -1,22 +1,17 @@
-"""Pictures of a trained run, as `jaxcnn visualize` writes them.
+"""Pictures of a trained run (`jaxcnn.runs.load_run`), as `jaxcnn visualize` writes them.
 
-Contract: `load_run(workdir)` is the one place that reads a run written by `jaxcnn train`
-(`run.json` + `variables.msgpack`); it returns the model, its variables and the test
-split. `write_pictures` renders one kind of picture and saves PNGs (and GIFs) under an
+Contract: `write_pictures` renders one kind of picture and saves PNGs (and GIFs) under an
 output folder, returning the paths. Every random choice comes from `seed`.
 """
 from __future__ import annotations
 
-import json
 import pathlib
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import numpy as np
 
-from jaxcnn import data as datasets
-from jaxcnn import models
-from jaxcnn.train import load_variables
+from jaxcnn.runs import Run
 from jaxcnn.viz import plot
 from jaxcnn.viz import transform as T
 from jaxcnn.viz.attribution import gradcam, saliency, smoothgrad
@@ -24,37 +19,6 @@ from jaxcnn.viz.features import feature_maps, filter_weights, most_active
 from jaxcnn.viz.render import activation_shapes, visualize_class, visualize_filters
 
 KINDS = ("feature-maps", "filters", "classes", "saliency", "gradcam")
-
-
-class Run(NamedTuple):
-    """A trained model, its variables and the test images of its dataset."""
-
-    model: object
-    variables: dict
-    test_data: datasets.ArrayDataset
-    record: dict
-
-
-def load_run(workdir: str | pathlib.Path) -> Run:
-    """Reads the run `jaxcnn train` wrote into `workdir` (run.json, variables.msgpack).
-
-    The model is rebuilt as `jaxcnn train` built it: its default input size, the dataset's
-    classes and image shape.
-
-    Raises:
-      ValueError: a folder without those files.
-    """
-    path = pathlib.Path(workdir)
-    missing = [name for name in ("run.json", "variables.msgpack") if not (path / name).is_file()]
-    if missing:
-        raise ValueError(f"--workdir {str(path)!r} is not a finished run: {', '.join(missing)} "
-                         "missing; train first with `jaxcnn train --workdir ...`.")
-    record = json.loads((path / "run.json").read_text())
-    size = tuple(models.create(record["model"]).input_shape[:2])
-    test_data = datasets.load(record["dataset"], "test", image_size=size)
-    model = models.create(record["model"], num_classes=test_data.num_classes,
-                          input_shape=test_data.image_shape)
-    return Run(model, load_variables(path / "variables.msgpack", model), test_data, record)
 
 
 def spatial_layers(model) -> list[str]:

@@ -1,0 +1,233 @@
+"""The run directory: the one owner of what a training run writes and reads.
+
+Contract: `RunDir(path)` is the only code that names, writes and reads the files of a
+run directory (the `workdir` of `jaxcnn.fit` and `jaxcnn train`):
+
+    run.json           settings and results of the run; describes variables.msgpack
+    history.json/.csv  one record per finished epoch
+    curves.png         loss and accuracy per epoch, train vs eval
+    variables.msgpack  the final variables (Flax serialization)
+    checkpoints/       Orbax checkpoints (written by `jaxcnn.train.checkpoint`)
+    tensorboard/       TensorBoard event files, when asked for
+    viz/               pictures written by `jaxcnn visualize`
+
+Every file is written whole or not at all (a temporary file renamed into place), so a
+crash never leaves half a file. `load_run(workdir)` rebuilds the model of a finished run
+as `jaxcnn train` built it and returns it with its variables and test split.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import os
+import pathlib
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import numpy as np
+from flax import serialization
+# A Figure without pyplot draws to files with no display and leaves the user's backend
+# alone (choosing one here would turn off inline plots in notebooks).
+from matplotlib.figure import Figure
+
+from jaxcnn import data as datasets
+from jaxcnn import models
+
+
+def _write_atomically(path: pathlib.Path, content: bytes) -> None:
+    """Writes `content` to a temporary file next to `path`, then renames it into place."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+class RunDir:
+    """The files of one run directory.
+
+    Args:
+      path: the run directory (created by the first write).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = pathlib.Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def checkpoints(self) -> pathlib.Path:
+        """Where the Orbax checkpoints go (absolute, as Orbax wants)."""
+        return self.path.absolute() / "checkpoints"
+
+    @property
+    def tensorboard(self) -> pathlib.Path:
+        """Where TensorBoard event files go."""
+        return self.path / "tensorboard"
+
+    def _write(self, name: str, content: bytes) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.path / name, content)
+
+    def write_history(self, history: list[dict]) -> None:
+        """Writes `history.json` and `history.csv` (one row per epoch)."""
+        self._write("history.json", json.dumps(history, indent=2).encode())
+        columns = list(dict.fromkeys(name for record in history for name in record))
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+        self._write("history.csv", table.getvalue().encode())
+
+    def write_curves(self, history: list[dict]) -> None:
+        """Writes `curves.png`: loss and accuracy per epoch, train vs eval."""
+        buffer = io.BytesIO()
+        plot_history(history).savefig(buffer, format="png", dpi=100)
+        self._write("curves.png", buffer.getvalue())
+
+    def write_variables(self, variables: dict) -> None:
+        """Writes the final variables to `variables.msgpack`."""
+        self._write("variables.msgpack", serialization.to_bytes(jax.device_get(variables)))
+
+    def write_summary(self, summary: dict) -> None:
+        """Writes `run.json`, the settings and results of the run."""
+        self._write("run.json", json.dumps(summary, indent=2).encode())
+
+    def read_history(self) -> list[dict]:
+        """The per-epoch records of `history.json`."""
+        return json.loads(self._read("history.json"))
+
+    def read_summary(self) -> dict:
+        """The contents of `run.json`."""
+        return json.loads(self._read("run.json"))
+
+    def read_variables(self, model: nn.Module) -> dict:
+        """Reads `variables.msgpack` for `model`, checking every array's shape.
+
+        Args:
+          model: the model the variables belong to (gives the tree and the shapes).
+
+        Returns:
+          The variables dict, ready for `model.apply`.
+
+        Raises:
+          ValueError: the file is missing, unreadable, or holds other names or shapes.
+        """
+        return read_variables(self.path / "variables.msgpack", model)
+
+    def missing(self, *names: str) -> list[str]:
+        """Which of the files `names` the directory lacks."""
+        return [name for name in names if not (self.path / name).is_file()]
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return (self.path / name).read_bytes()
+        except OSError as err:
+            raise ValueError(f"cannot read {name} of the run in {str(self.path)!r}: "
+                             f"{err.strerror or err}.") from err
+
+
+def read_variables(path: str | os.PathLike, model: nn.Module) -> dict:
+    """Reads variables written by `RunDir.write_variables` for `model`, shapes checked.
+
+    Args:
+      path: the `variables.msgpack` file.
+      model: the model the variables belong to.
+
+    Returns:
+      The variables dict, ready for `model.apply`.
+
+    Raises:
+      ValueError: the file is missing, unreadable, or holds other names or shapes.
+    """
+    path = pathlib.Path(path)
+    target = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
+                            jax.ShapeDtypeStruct((1, *model.input_shape), np.float32))
+    try:
+        found = serialization.msgpack_restore(path.read_bytes())
+    except OSError as err:
+        raise ValueError(f"cannot read variables from {str(path)!r}: {err.strerror or err}.") \
+            from err
+    except Exception as err:  # msgpack raises several kinds on a damaged file
+        raise ValueError(f"{str(path)!r} is not a variables file written by jaxcnn "
+                         f"({type(err).__name__}: {err}).") from err
+    expected = {jax.tree_util.keystr(k): tuple(v.shape)
+                for k, v in jax.tree_util.tree_flatten_with_path(target)[0]}
+    stored = {jax.tree_util.keystr(k): tuple(np.shape(v))
+              for k, v in jax.tree_util.tree_flatten_with_path(found)[0]}
+    if stored != expected:
+        differences = [f"{name}: file {stored.get(name, 'missing')}, model "
+                       f"{expected.get(name, 'missing')}"
+                       for name in sorted(set(expected) | set(stored))
+                       if stored.get(name) != expected.get(name)]
+        raise ValueError(f"the variables in {str(path)!r} do not fit {type(model).__name__} "
+                         f"({len(differences)} differences, e.g. {'; '.join(differences[:3])}); "
+                         "build the model with the settings of the run that wrote them.")
+    return serialization.from_state_dict(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
+                                                      target), found)
+
+
+def plot_history(history: list[dict]) -> Figure:
+    """Loss and accuracy per epoch, train vs eval, as a two-panel figure.
+
+    Args:
+      history: per-epoch records with train_/eval_ loss and accuracy.
+
+    Returns:
+      The matplotlib Figure.
+    """
+    epochs = [record["epoch"] for record in history]
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for split in ("train", "eval"):
+            name = f"{split}_{metric}"
+            if name in history[0]:
+                ax.plot(epochs, [record[name] for record in history], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+class Run(NamedTuple):
+    """A trained model, its variables, the test images of its dataset and its run.json."""
+
+    model: nn.Module
+    variables: dict
+    test_data: datasets.ArrayDataset
+    record: dict
+
+
+def load_run(workdir: str | os.PathLike) -> Run:
+    """Reads the finished run `jaxcnn train` wrote into `workdir`.
+
+    The model is rebuilt as `jaxcnn train` built it: its default input size, the dataset's
+    classes and image shape.
+
+    Args:
+      workdir: the run directory.
+
+    Returns:
+      The `Run`.
+
+    Raises:
+      ValueError: a folder without run.json and variables.msgpack, or variables that do
+        not fit the model.
+    """
+    run = RunDir(workdir)
+    missing = run.missing("run.json", "variables.msgpack")
+    if missing:
+        raise ValueError(f"--workdir {str(run.path)!r} is not a finished run: "
+                         f"{', '.join(missing)} missing; train first with "
+                         "`jaxcnn train --workdir ...`.")
+    record = run.read_summary()
+    size = tuple(models.create(record["model"]).input_shape[:2])
+    test_data = datasets.load(record["dataset"], "test", image_size=size)
+    model = models.create(record["model"], num_classes=test_data.num_classes,
+                          input_shape=test_data.image_shape)
+    return Run(model, run.read_variables(model), test_data, record)

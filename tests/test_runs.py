@@ -1,0 +1,69 @@
+"""jaxcnn.runs: the one owner of a run directory's files."""
+import csv
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcnn import models, runs
+
+HISTORY = [{"epoch": 1, "train_loss": 1.5, "eval_accuracy": 0.5},
+           {"epoch": 2, "train_loss": 0.5, "eval_accuracy": 0.75}]
+
+
+def _variables(model, seed=0):
+    return model.init(jax.random.key(seed), jnp.zeros((1, *model.input_shape)), train=False)
+
+
+def test_files_round_trip_and_leave_no_temporary_files(tmp_path):
+    run = runs.RunDir(tmp_path / "new" / "run")
+    model = models.create("lenet5", num_classes=3)
+    variables = _variables(model)
+    run.write_history(HISTORY)
+    run.write_curves(HISTORY)
+    run.write_variables(variables)
+    run.write_summary({"model": "lenet5", "epochs": 2})
+    assert run.read_history() == HISTORY
+    with open(run.path / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train_loss"]) for r in rows] == [1.5, 0.5]
+    assert (run.path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run.read_summary() == {"model": "lenet5", "epochs": 2}
+    for a, b in zip(jax.tree.leaves(run.read_variables(model)), jax.tree.leaves(variables)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "curves.png", "history.csv", "history.json", "run.json", "variables.msgpack"]
+    assert run.missing("run.json", "variables.msgpack", "x") == ["x"]
+    assert run.checkpoints == (tmp_path / "new" / "run" / "checkpoints").absolute()
+
+
+def test_a_rewrite_replaces_the_file_whole(tmp_path):
+    run = runs.RunDir(tmp_path)
+    run.write_summary({"epochs": 6, "note": "x" * 10_000})
+    run.write_summary({"epochs": 3})
+    assert json.loads((tmp_path / "run.json").read_text()) == {"epochs": 3}
+
+
+def test_variables_of_other_shapes_are_refused_naming_the_differences(tmp_path):
+    run = runs.RunDir(tmp_path)
+    run.write_variables(_variables(models.create("lenet5", num_classes=3)))
+    with pytest.raises(ValueError, match=r"do not fit LeNet5 \(2 differences, e\.g\. "
+                                         r"\['params'\]\['logits'\]\['bias'\]: file \(3,\), "
+                                         r"model \(10,\)"):
+        run.read_variables(models.create("lenet5", num_classes=10))
+
+
+def test_missing_or_damaged_files_give_a_message(tmp_path):
+    run = runs.RunDir(tmp_path)
+    model = models.create("lenet5")
+    with pytest.raises(ValueError, match="cannot read variables from .*variables.msgpack"):
+        run.read_variables(model)
+    (tmp_path / "variables.msgpack").write_bytes(b"\xc1 not msgpack")
+    with pytest.raises(ValueError, match="is not a variables file written by jaxcnn"):
+        run.read_variables(model)
+    with pytest.raises(ValueError, match="cannot read run.json of the run in"):
+        run.read_summary()
+    with pytest.raises(ValueError, match="is not a finished run: run.json missing"):
+        runs.load_run(tmp_path)
