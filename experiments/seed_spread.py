@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import tempfile
 import time
 import tomllib
 
@@ -35,8 +36,9 @@ def main() -> None:
     accuracies = []
     for seed in range(args.seeds):
         start = time.perf_counter()
-        summary = jaxcnn.train.train_config(dataclasses.replace(config, seed=seed,
-                                                                workdir=None), verbose=False)
+        with tempfile.TemporaryDirectory() as workdir:  # a fresh run per seed, kept nowhere
+            summary = jaxcnn.train.train_config(
+                dataclasses.replace(config, seed=seed, workdir=workdir), verbose=False)
         accuracies.append(summary["test_accuracy"])
         print(json.dumps({"seed": seed, "test_accuracy": round(summary["test_accuracy"], 4),
                           "seconds": round(time.perf_counter() - start, 1)}), flush=True)

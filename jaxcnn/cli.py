@@ -71,7 +71,7 @@ def run_train(args: argparse.Namespace) -> dict | None:
     if jax.process_index() == 0:
         print(f"{config.model} on {config.dataset}: test accuracy {summary['test_accuracy']:.4f} "
               f"after {config.epochs} epochs in {summary['train_seconds']:.1f} s; outputs in "
-              f"{config.workdir}/")
+              f"{summary['workdir']}/")
     return summary
 
 
@@ -98,13 +98,14 @@ def run_summary(args: argparse.Namespace) -> str:
 
 
 def _visualize_parser(sub) -> None:
-    from jaxcnn.train.config import TrainConfig
+    from jaxcnn.train.config import default_workdir
 
     p = sub.add_parser("visualize",
                        help="draw feature maps, filters, classes, saliency or Grad-CAM of a run",
                        description="Read a run written by `jaxcnn train` and write pictures "
                                    "(PNG, optional GIF) under --out (default WORKDIR/viz).")
-    p.add_argument("--workdir", default=TrainConfig().workdir, help="the trained run's directory")
+    p.add_argument("--workdir", default=default_workdir("lenet5", "digits"),
+                   help="the trained run's directory (default: that of `jaxcnn train`)")
     p.add_argument("--what", required=True,
                    choices=["feature-maps", "filters", "classes", "saliency", "gradcam"],
                    help="which pictures")

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -42,6 +43,11 @@ def _write_atomically(path: pathlib.Path, content: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(content)
     os.replace(temporary, path)
+
+
+# The files a run writes, and its folders of checkpoints and TensorBoard events: what
+# `overwrite` deletes. Pictures under viz/ and anything else are left alone.
+RUN_FILES = ("run.json", "history.json", "history.csv", "curves.png", "variables.msgpack")
 
 
 class RunDir:
@@ -116,6 +122,18 @@ class RunDir:
           ValueError: the file is missing, unreadable, or holds other names or shapes.
         """
         return read_variables(self.path / "variables.msgpack", model)
+
+    def existing_files(self) -> list[str]:
+        """Which of a run's files (`RUN_FILES`) the directory holds."""
+        return [name for name in RUN_FILES if (self.path / name).is_file()]
+
+    def clear(self) -> None:
+        """Deletes the run's files and TensorBoard events (`overwrite`); checkpoints are
+        deleted through their manager."""
+        for name in self.existing_files():
+            (self.path / name).unlink()
+        if self.tensorboard.is_dir():
+            shutil.rmtree(self.tensorboard)
 
     def missing(self, *names: str) -> list[str]:
         """Which of the files `names` the directory lacks."""

@@ -26,7 +26,7 @@ def test_readme_tpu_has_the_rehearsals():
     blocks = rehearsal_blocks()
     assert len(blocks) == 4
     text = "".join(blocks)
-    for needed in ("--strategy pmap", "--strategy sharded", "--precision bfloat16", "--resume",
+    for needed in ("--strategy pmap", "--strategy sharded", "--precision bfloat16", "--signal=TERM",
                    "--process-id 1", "xla_force_host_platform_device_count=8"):
         assert needed in text
 

@@ -136,7 +136,7 @@ def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_used(tmp_path,
     damage(tmp_path / "checkpoints" / "8")
     with pytest.warns(RuntimeWarning, match="checkpoint step 8 .* corrupt or incomplete"):
         state, history = train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
-                                   checkpoint_every=3, **options)
+                                   extend=True, checkpoint_every=3, **options)
     reference = train.fit(TinyNet(), small, epochs=2, **options)
     _assert_identical(state, history[1:], (reference[0], reference[1][1:]))
 
@@ -151,18 +151,79 @@ def test_foreign_and_missing_checkpoints_are_refused(tmp_path):
                                              "parameter shapes.*another workdir"):
             train.fit(TinyNet(width=5), small, epochs=1, workdir=tmp_path, resume=resume,
                       **OPTIONS)
-    with pytest.raises(ValueError, match=r"written with \{'batch_size': 8, .*this run has "
-                                         r"\{'batch_size': 4, .*resume with the same"):
-        train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
-                  **{**OPTIONS, "batch_size": 4})
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(batch_size: 8 in "
+                                         r"the run, 4 now\)\. To continue that run, use its "
+                                         r"settings; or pass overwrite=True"):
+        train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **{**OPTIONS, "batch_size": 4})
 
 
-def test_rerunning_without_resume_starts_afresh(tmp_path):
+def _files(workdir):
+    """Every file under `workdir` with its bytes."""
+    return {p.relative_to(workdir): p.read_bytes() for p in pathlib.Path(workdir).rglob("*")
+            if p.is_file()}
+
+
+def test_rerunning_a_finished_run_continues_it_and_changes_nothing(tmp_path):
     small = dataset(32)
     first = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
-    with pytest.warns(RuntimeWarning, match=r"starting afresh: deleting the checkpoints \[4\]"):
-        again = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
+    before = _files(tmp_path)
+    again = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
     _assert_identical(*again, first)
+    after = _files(tmp_path)
+    assert after.keys() == before.keys() and _steps(tmp_path) == [4]
+    assert after[pathlib.Path("variables.msgpack")] == before[pathlib.Path("variables.msgpack")]
+
+
+def test_a_run_with_other_settings_is_refused_and_the_old_run_kept(tmp_path):
+    small = dataset(32)
+    train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **OPTIONS)
+    before = _files(tmp_path)
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0.003 in the run, "
+                                         r"0.1 now\).*overwrite=True \(--overwrite\).*another "
+                                         r"workdir"):
+        train.fit(TinyNet(), small, epochs=1, workdir=tmp_path,
+                  **{**OPTIONS, "learning_rate": 0.1})
+    with pytest.raises(ValueError, match="epochs: 1 in the run, 3 now.*pass extend=True "
+                                         r"\(--extend\): the cosine schedule is then laid over "
+                                         r"3 epochs instead of 1, so at step 4 the learning rate "
+                                         r"becomes 0.00225 where the finished run had 0"):
+        train.fit(TinyNet(), small, epochs=3, workdir=tmp_path, **OPTIONS)
+    assert _files(tmp_path) == before
+
+
+def test_extend_trains_a_finished_run_on(tmp_path):
+    small, options = dataset(32), {**OPTIONS, "schedule": "constant"}
+    train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, **options)
+    state, history = train.fit(TinyNet(), small, epochs=3, workdir=tmp_path, extend=True,
+                               **options)
+    _assert_identical(state, history, train.fit(TinyNet(), small, epochs=3, **options))
+    assert _steps(tmp_path) == [4, 8, 12]
+    with pytest.raises(ValueError, match="epochs: 3 in the run, 2 now"):
+        train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, extend=True, **options)
+
+
+def test_overwrite_deletes_the_run_and_starts_afresh(tmp_path):
+    small = dataset(32)
+    train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, **OPTIONS)
+    (tmp_path / "viz").mkdir()
+    (tmp_path / "viz" / "mine.png").write_bytes(b"made by the user")
+    other = {**OPTIONS, "learning_rate": 0.1}
+    state, history = train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, overwrite=True,
+                               **other)
+    _assert_identical(state, history, train.fit(TinyNet(), small, epochs=1, **other))
+    assert _steps(tmp_path) == [4] and len(json.loads((tmp_path / "history.json").read_text())) == 1
+    assert (tmp_path / "viz" / "mine.png").read_bytes() == b"made by the user"
+    with pytest.raises(ValueError, match="pass one of them"):
+        train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, overwrite=True, resume=True,
+                  **other)
+
+
+def test_run_files_without_checkpoints_are_not_overwritten(tmp_path):
+    (tmp_path / "variables.msgpack").write_bytes(b"weights of an earlier run")
+    with pytest.raises(ValueError, match=r"holds the files of a run \(variables.msgpack\) but "
+                                         "no checkpoint to continue from; pass overwrite=True"):
+        train.fit(TinyNet(), dataset(32), epochs=1, workdir=tmp_path, **OPTIONS)
+    assert (tmp_path / "variables.msgpack").read_bytes() == b"weights of an earlier run"
 
 
 def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):

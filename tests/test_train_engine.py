@@ -149,3 +149,24 @@ def test_random_shift_moves_training_images_and_is_checked(capsys):
         augmentation(TrainConfig(random_shift=1.5))
     assert cli.main(["train", "--random-shift", "-0.1", "--workdir", "unused"]) == 2
     assert "random_shift must be in [0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_reruns_never_destroy_a_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    quick = ["train", "--epochs", "1", "--batch-size", "64", "--quiet"]
+    assert cli.main(quick) == 0
+    workdir = tmp_path / "runs" / "lenet5-digits"  # runs/<model>-<dataset>
+    first = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    assert {"run.json", "variables.msgpack", "history.json"} <= set(first)
+    assert cli.main(quick) == 0  # the same run: continued, already finished
+    assert cli.main([*quick, "--learning-rate", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rate: 0.003 in the run, 0.01 now" in err and "--overwrite" in err
+    assert cli.main(["train", "--epochs", "2", "--batch-size", "64", "--quiet"]) == 2
+    assert "pass extend=True (--extend)" in capsys.readouterr().err
+    for name, content in first.items():
+        if name != "run.json":  # rewritten by the rerun with the same weights
+            assert (workdir / name).read_bytes() == content, name
+    assert cli.main([*quick, "--learning-rate", "0.01", "--overwrite"]) == 0
+    assert json.loads((workdir / "run.json").read_text())["learning_rate"] == 0.01

@@ -68,6 +68,11 @@ class Checkpoints:
         self.manager.save(step, force=True, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_items(state)), meta=ocp.args.JsonSave(meta)))
 
+    def delete_all(self) -> None:
+        """Deletes every saved step (only when the user asked to overwrite the run)."""
+        for step in self.steps():
+            self.manager.delete(step)
+
     def wait(self) -> None:
         """Blocks until every started save is on disk."""
         self.manager.wait_until_finished()
@@ -130,5 +135,6 @@ class Checkpoints:
             name = (found or {}).get("model", "an unknown model")
             raise ValueError(
                 f"{self.directory} holds a checkpoint of {name!r} with other parameter shapes "
-                f"than the {expected['model']!r} being trained; pass another workdir, or the "
-                "same model and dataset as the run that wrote it.")
+                f"than the {expected['model']!r} being trained; use the same model and dataset "
+                "as the run that wrote it, pass overwrite=True (--overwrite) to delete that run "
+                "and start afresh, or choose another workdir (--workdir).")

@@ -40,8 +40,12 @@ class TrainConfig:
     strategy: str = _field("jit", "jit (one device), pmap or sharded (all devices, all hosts)")
     precision: str = _field("float32", "float32, or bfloat16 compute with float32 parameters")
     seed: int = _field(0, "seed of initialization, shuffling and dropout")
-    workdir: str = _field("runs/lenet5-digits", "where checkpoints, history and curves go")
-    resume: bool = _field(False, "continue from the newest checkpoint in --workdir")
+    workdir: str | None = _field(
+        None, "where checkpoints, history and curves go (None: runs/<model>-<dataset>); a "
+              "workdir holding the same run continues it")
+    resume: bool = _field(False, "demand a checkpoint in --workdir to continue from")
+    overwrite: bool = _field(False, "delete the run in --workdir and start afresh")
+    extend: bool = _field(False, "train a finished run of fewer epochs on to --epochs")
     checkpoint_every: int | None = _field(
         None, "save every this many steps (None: at the end of each epoch)")
     keep_checkpoints: int = _field(3, "how many of the newest checkpoints to keep")
@@ -52,7 +56,7 @@ class TrainConfig:
 def _types() -> dict[str, tuple[type, ...]]:
     """Accepted Python types per field (ints are fine where floats are expected)."""
     hints = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
-             "float | None": (int, float), "int | None": (int,)}
+             "float | None": (int, float), "int | None": (int,), "str | None": (str,)}
     return {f.name: hints[f.type] for f in dataclasses.fields(TrainConfig)}
 
 
@@ -99,3 +103,8 @@ def config_from_dict(values: dict, source: str = "the settings",
             raise ValueError(f"{key} in {source} must be of type "
                              f"{' or '.join(t.__name__ for t in types[key])}, got {value!r}.")
     return dataclasses.replace(base or TrainConfig(), **values)
+
+
+def default_workdir(model: str, dataset: str) -> str:
+    """The workdir of a run that names none: one per model and dataset."""
+    return f"runs/{model}-{dataset}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import warnings
 
 import flax.linen as nn
 import jax
@@ -33,6 +32,7 @@ from jaxcnn.train.monitor import Monitor
 from jaxcnn.train.optim import make_optimizer, make_schedule
 from jaxcnn.train.parallel import Parallel, make_parallel
 from jaxcnn.train.preemption import PreemptionWatch
+from jaxcnn.train.resume import describe_augment, starting_point
 from jaxcnn.train.state import TrainState, create_state
 from jaxcnn.train.steps import eval_step
 
@@ -90,7 +90,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
         weight_decay: float = 0.0, clip_norm: float | None = None, accumulate_steps: int = 1,
         loss: str = "cross_entropy", label_smoothing: float = 0.0, strategy: str = "jit",
         precision: str = "float32", seed: int = 0, workdir: str | pathlib.Path | None = None,
-        resume: bool = False, checkpoint_every: int | None = None, keep_checkpoints: int = 3,
+        resume: bool = False, overwrite: bool = False, extend: bool = False,
+        checkpoint_every: int | None = None, keep_checkpoints: int = 3,
         progress: bool = True, log_epochs: bool = False,
         tensorboard: bool = False, augment=None) -> tuple[TrainState, list[dict]]:
     """Trains `model` on `train_data`, evaluating on `eval_data` after every epoch.
@@ -113,8 +114,15 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       strategy: "jit" (one device), "pmap" or "sharded" (see `jaxcnn.train.parallel`).
       precision: "float32", or "bfloat16" compute with float32 parameters and optimizer.
       seed: seeds initialization, shuffling and dropout.
-      workdir: where checkpoints, history, curves and final variables are written.
-      resume: continue from the newest checkpoint in `workdir` (an error if none).
+      workdir: where checkpoints, history, curves and final variables are written. A
+        workdir holding a run with the same settings continues it from its newest
+        checkpoint (a finished run is not trained again); one with other settings is
+        refused, naming the differences (see `jaxcnn.train.resume`).
+      resume: demand a checkpoint in `workdir` to continue from (an error if none).
+      overwrite: delete the run in `workdir` (checkpoints, history, curves, variables,
+        run.json, TensorBoard events) and start afresh.
+      extend: train a run of fewer epochs (same settings otherwise) on to `epochs`; its
+        learning-rate schedule is laid over the new length.
       checkpoint_every: also save every this many steps (None: only at the end of every
         epoch, which is always saved).
       keep_checkpoints: how many of the newest checkpoints to keep.
@@ -146,7 +154,9 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     parallel.check_batch_size(batch_size)
     model = parallel.model_for(model)
     updates = epochs * steps_per_epoch // accumulate_steps
-    lr = make_schedule(schedule, learning_rate, max(updates, 1), warmup_steps=warmup_steps)
+    schedule_for = lambda total: make_schedule(schedule, learning_rate, max(total, 1),
+                                               warmup_steps=warmup_steps)
+    lr = schedule_for(updates)
     tx = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm,
                         accumulate_steps=accumulate_steps)
     state = create_state(model, tx, seed)
@@ -154,13 +164,25 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     state = parallel.place_state(state)
     run_dir = RunDir(workdir) if workdir is not None else None
     checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
-    order = {"batch_size": batch_size, "seed": seed, "train_examples": len(train_data)}
-    state, meta = _starting_point(checkpoints, parallel, state, expected, resume, order)
+    # What makes a rerun the same run (and lets it continue); strategy, checkpointing and
+    # display may change between the two.
+    settings = {"train_data": train_data.name, "train_examples": len(train_data),
+                "epochs": epochs, "updates": updates, "batch_size": batch_size,
+                "optimizer": optimizer if isinstance(optimizer, str) else "an Optax transformation",
+                "learning_rate": learning_rate, "schedule": schedule,
+                "warmup_steps": warmup_steps, "weight_decay": weight_decay,
+                "clip_norm": clip_norm, "accumulate_steps": accumulate_steps, "loss": loss,
+                "label_smoothing": label_smoothing, "precision": precision, "seed": seed,
+                "augment": describe_augment(augment)}
+    state, meta = starting_point(
+        run_dir, checkpoints, parallel, state, expected, settings, resume=resume,
+        overwrite=overwrite, extend=extend,
+        learning_rate=lambda update, total: float(schedule_for(total)(update)))
     monitor = Monitor(run_dir, epochs=epochs, progress=progress, log_epochs=log_epochs,
                       tensorboard=tensorboard)
     loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
                 lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
-                {"fingerprint": expected, "data_order": order}, monitor, evaluate)
+                {"fingerprint": expected, "settings": settings}, monitor, evaluate)
     history = meta.get("history", [])
     try:
         with PreemptionWatch(enabled=checkpoints is not None) as watch:
@@ -199,29 +221,3 @@ def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision
         raise ValueError(f"batch_size={batch_size} is larger than the {len(train_data)} "
                          f"training examples; use a batch_size <= {len(train_data)}.")
     return steps_per_epoch
-
-
-def _starting_point(checkpoints, parallel, state, expected, resume, order):
-    """The state and meta to start from: fresh, or restored when resuming."""
-    if checkpoints is None:
-        return state, {}
-    restored = checkpoints.restore_latest(parallel.state_for_checkpoint(state), expected) \
-        if resume or checkpoints.steps() else None
-    if resume and restored is None:
-        raise ValueError(f"resume=True but {checkpoints.directory} holds no checkpoint; "
-                         "start the run without resume (--resume) first.")
-    if restored is None:
-        return state, {}
-    if not resume:
-        warnings.warn(f"starting afresh: deleting the checkpoints {checkpoints.steps()} of a "
-                      f"previous run in {checkpoints.directory} (pass resume=True to continue "
-                      "it instead).", RuntimeWarning, stacklevel=3)
-        for step in checkpoints.steps():
-            checkpoints.manager.delete(step)
-        return state, {}
-    restored_state, meta = restored
-    if meta["data_order"] != order:
-        raise ValueError(f"the checkpoint in {checkpoints.directory} was written with "
-                         f"{meta['data_order']}, this run has {order}; resume with the same "
-                         "batch_size, seed and training set, or use another workdir.")
-    return parallel.place_state(restored_state), meta

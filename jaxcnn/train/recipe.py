@@ -15,7 +15,7 @@ import jax
 from jaxcnn import data, models
 from jaxcnn.data import augment
 from jaxcnn.runs import RunDir
-from jaxcnn.train.config import TrainConfig
+from jaxcnn.train.config import TrainConfig, default_workdir
 from jaxcnn.train.fit import fit
 
 # Fields that choose what is trained, or how it is shown, rather than options of `fit`.
@@ -40,7 +40,7 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
     """Trains `config.model` on `config.dataset` with the settings of `config`.
 
     Args:
-      config: the run's settings; `workdir=None` keeps everything in memory.
+      config: the run's settings; `workdir=None` means `runs/<model>-<dataset>`.
       verbose: show progress (a bar, or with `config.quiet` one JSON line per epoch).
 
     Returns:
@@ -48,6 +48,8 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
       train_seconds.
     """
     augment_batch = augmentation(config)
+    if config.workdir is None:
+        config = dataclasses.replace(config, workdir=default_workdir(config.model, config.dataset))
     model = models.create(config.model)
     size = tuple(model.input_shape[:2])
     train_data = data.load(config.dataset, "train", image_size=size)
@@ -65,6 +67,6 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
                "processes": jax.process_count(),
                "test_accuracy": history[-1]["eval_accuracy"], "test_loss": history[-1]["eval_loss"],
                "train_seconds": round(seconds, 2)}
-    if config.workdir is not None and jax.process_index() == 0:
+    if jax.process_index() == 0:
         RunDir(config.workdir).write_summary(summary)
     return summary
