@@ -225,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 1
     except Exception as err:
+        from jaxcnn.runs import RunInUse
         from jaxcnn.train.preemption import Preempted
 
+        if isinstance(err, RunInUse):
+            print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
+            return 1
         if not isinstance(err, Preempted):
             raise
         print(f"jaxcnn {args.command}: {err}", file=sys.stderr)  # a clean stop: status 0

@@ -12,20 +12,28 @@ run directory (the `workdir` of `jaxcnn.fit` and `jaxcnn train`):
     viz/               pictures written by `jaxcnn visualize`
 
 Every file is written whole or not at all (a temporary file renamed into place), so a
-crash never leaves half a file. `load_run(workdir)` rebuilds the model of a finished run
+crash never leaves half a file. `RunDir.lock()` makes one process the only writer: a
+second process is refused at once, naming the holder (pid and host in `.lock.owner`); the
+lock is an OS file lock (`filelock`), so one left by a killed process is free again and
+is taken over with a warning. `load_run(workdir)` rebuilds the model of a finished run
 as `jaxcnn train` built it and returns it with its variables and test split.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime
 import functools
 import io
 import json
 import os
 import pathlib
 import shutil
+import socket
+import warnings
 from typing import NamedTuple
 
+import filelock
 import flax.linen as nn
 import jax
 import numpy as np
@@ -43,6 +51,10 @@ def _write_atomically(path: pathlib.Path, content: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(content)
     os.replace(temporary, path)
+
+
+class RunInUse(RuntimeError):
+    """Another process holds the run directory's lock."""
 
 
 # The files a run writes, and its folders of checkpoints and TensorBoard events: what
@@ -123,6 +135,41 @@ class RunDir:
         """
         return read_variables(self.path / "variables.msgpack", model)
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Holds the directory for this process while the block runs.
+
+        Raises:
+          RunInUse: another process holds it (the message names its pid and host).
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        owner_file = self.path / ".lock.owner"
+        # One lock object per path in this process, so `jaxcnn train` can hold the
+        # directory around `fit`, which takes it again.
+        lock = filelock.FileLock(self.path.absolute() / ".lock", timeout=0, is_singleton=True)
+        if lock.is_locked:  # held by this process already
+            with lock:
+                yield self
+            return
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise RunInUse(f"{str(self.path)!r} is in use by another run "
+                           f"({_describe_owner(owner_file)}); wait for it to finish, or "
+                           "choose another workdir (--workdir).") from None
+        try:
+            if owner_file.is_file():  # the holder died without releasing: take over
+                warnings.warn(f"taking over {str(self.path)!r} from a run that stopped without "
+                              f"releasing it ({_describe_owner(owner_file)}).", RuntimeWarning,
+                              stacklevel=3)
+            owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                     "since": datetime.datetime.now().isoformat(timespec="seconds")}
+            _write_atomically(owner_file, json.dumps(owner).encode())
+            yield self
+        finally:
+            owner_file.unlink(missing_ok=True)
+            lock.release()
+
     def existing_files(self) -> list[str]:
         """Which of a run's files (`RUN_FILES`) the directory holds."""
         return [name for name in RUN_FILES if (self.path / name).is_file()]
@@ -145,6 +192,15 @@ class RunDir:
         except OSError as err:
             raise ValueError(f"cannot read {name} of the run in {str(self.path)!r}: "
                              f"{err.strerror or err}.") from err
+
+
+def _describe_owner(owner_file: pathlib.Path) -> str:
+    """'pid 123 on host h since 2026-12-03T17:00:00', from the lock's owner file."""
+    try:
+        owner = json.loads(owner_file.read_text())
+        return f"pid {owner['pid']} on host {owner['host']} since {owner['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its owner file is unreadable"
 
 
 def read_variables(path: str | os.PathLike, model: nn.Module) -> dict:

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,3 +40,23 @@ def test_help_lists_the_train_flags(tmp_path):
     for flag in ("--model", "--dataset", "--epochs", "--batch-size", "--optimizer",
                  "--learning-rate", "--seed", "--workdir"):
         assert flag in result.stdout
+
+
+@pytest.mark.slow
+def test_a_second_train_on_the_same_workdir_is_refused_and_the_first_finishes(tmp_path):
+    workdir = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "jaxcnn", "train", "--epochs", "3",
+                              "--workdir", str(workdir), "--quiet"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (workdir / ".lock.owner").is_file():
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.01)
+    second = _jaxcnn("train", "--epochs", "3", "--workdir", str(workdir), "--quiet", cwd=tmp_path)
+    assert second.returncode == 1
+    assert f"is in use by another run (pid {first.pid} on host" in second.stderr
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    summary = json.loads((workdir / "run.json").read_text())
+    assert summary["epochs"] == 3 and len(json.loads((workdir / "history.json").read_text())) == 3
+    assert not (workdir / ".lock.owner").exists()

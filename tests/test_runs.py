@@ -1,6 +1,12 @@
 """jaxcnn.runs: the one owner of a run directory's files."""
 import csv
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -67,3 +73,46 @@ def test_missing_or_damaged_files_give_a_message(tmp_path):
         run.read_summary()
     with pytest.raises(ValueError, match="is not a finished run: run.json missing"):
         runs.load_run(tmp_path)
+
+
+HOLD = """
+import sys, time
+from jaxcnn import runs
+with runs.RunDir(sys.argv[1]).lock():
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_second_process_is_refused_naming_the_holder(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "60"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(runs.RunInUse, match=rf"in use by another run \(pid {holder.pid} on "
+                                                rf"host {socket.gethostname()} since"):
+            with runs.RunDir(tmp_path).lock():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "60"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with pytest.warns(RuntimeWarning, match=rf"taking over .* \(pid {holder.pid} on host"):
+        with runs.RunDir(tmp_path).lock():
+            owner = json.loads((tmp_path / ".lock.owner").read_text())
+            assert owner["pid"] == os.getpid()
+            with runs.RunDir(tmp_path).lock():  # taken again by the same process: no-op
+                pass
+            assert (tmp_path / ".lock.owner").is_file()
+    assert not (tmp_path / ".lock.owner").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # released cleanly: no take-over next time
+        with runs.RunDir(tmp_path).lock():
+            pass

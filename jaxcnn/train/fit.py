@@ -13,6 +13,7 @@ before any checkpoint of the bad state is written.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 
@@ -162,8 +163,6 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     state = create_state(model, tx, seed)
     expected = fingerprint(type(model).__name__, state)
     state = parallel.place_state(state)
-    run_dir = RunDir(workdir) if workdir is not None else None
-    checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
     # What makes a rerun the same run (and lets it continue); strategy, checkpointing and
     # display may change between the two.
     settings = {"train_data": train_data.name, "train_examples": len(train_data),
@@ -174,28 +173,33 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
                 "clip_norm": clip_norm, "accumulate_steps": accumulate_steps, "loss": loss,
                 "label_smoothing": label_smoothing, "precision": precision, "seed": seed,
                 "augment": describe_augment(augment)}
-    state, meta = starting_point(
-        run_dir, checkpoints, parallel, state, expected, settings, resume=resume,
-        overwrite=overwrite, extend=extend,
-        learning_rate=lambda update, total: float(schedule_for(total)(update)))
-    monitor = Monitor(run_dir, epochs=epochs, progress=progress, log_epochs=log_epochs,
-                      tensorboard=tensorboard)
-    loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
-                lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
-                {"fingerprint": expected, "settings": settings}, monitor, evaluate)
-    history = meta.get("history", [])
-    try:
-        with PreemptionWatch(enabled=checkpoints is not None) as watch:
-            state = loop.run(state, meta, history, epochs, watch)
-    finally:
-        monitor.close(history)
-        if checkpoints is not None:
-            checkpoints.close()
-    state = parallel.state_for_checkpoint(state)
-    if run_dir is not None and jax.process_index() == 0:
-        run_dir.write_history(history)
-        run_dir.write_variables(state.variables())
-    return state, history
+    run_dir = RunDir(workdir) if workdir is not None else None
+    with contextlib.ExitStack() as held:
+        if run_dir is not None and jax.process_index() == 0:
+            held.enter_context(run_dir.lock())  # before anything is written
+        checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
+        state, meta = starting_point(
+            run_dir, checkpoints, parallel, state, expected, settings, resume=resume,
+            overwrite=overwrite, extend=extend,
+            learning_rate=lambda update, total: float(schedule_for(total)(update)))
+        monitor = Monitor(run_dir, epochs=epochs, progress=progress, log_epochs=log_epochs,
+                          tensorboard=tensorboard)
+        loop = Loop(parallel, train_data, eval_data, batch_size, steps_per_epoch, seed,
+                    lambda step: float(lr(step // accumulate_steps)), checkpoints, checkpoint_every,
+                    {"fingerprint": expected, "settings": settings}, monitor, evaluate)
+        history = meta.get("history", [])
+        try:
+            with PreemptionWatch(enabled=checkpoints is not None) as watch:
+                state = loop.run(state, meta, history, epochs, watch)
+        finally:
+            monitor.close(history)
+            if checkpoints is not None:
+                checkpoints.close()
+        state = parallel.state_for_checkpoint(state)
+        if run_dir is not None and jax.process_index() == 0:
+            run_dir.write_history(history)
+            run_dir.write_variables(state.variables())
+        return state, history
 
 
 def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision, workdir,

@@ -7,6 +7,7 @@ summary to `<workdir>/run.json`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
@@ -58,15 +59,16 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
                           input_shape=train_data.image_shape)
     options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
                if f.name not in _NOT_FIT_OPTIONS}
-    start = time.perf_counter()
-    _, history = fit(model, train_data, test_data, progress=verbose and not config.quiet,
-                     log_epochs=verbose and config.quiet, augment=augment_batch,
-                     **options)
-    seconds = time.perf_counter() - start
-    summary = {**dataclasses.asdict(config), "devices": jax.device_count(),
-               "processes": jax.process_count(),
-               "test_accuracy": history[-1]["eval_accuracy"], "test_loss": history[-1]["eval_loss"],
-               "train_seconds": round(seconds, 2)}
-    if jax.process_index() == 0:
-        RunDir(config.workdir).write_summary(summary)
+    run_dir = RunDir(config.workdir)
+    with run_dir.lock() if jax.process_index() == 0 else contextlib.nullcontext():
+        start = time.perf_counter()
+        _, history = fit(model, train_data, test_data, progress=verbose and not config.quiet,
+                         log_epochs=verbose and config.quiet, augment=augment_batch,
+                         **options)
+        seconds = time.perf_counter() - start
+        summary = {**dataclasses.asdict(config), "devices": jax.device_count(),
+                   "processes": jax.process_count(), "test_accuracy": history[-1]["eval_accuracy"],
+                   "test_loss": history[-1]["eval_loss"], "train_seconds": round(seconds, 2)}
+        if jax.process_index() == 0:  # under the lock, so it describes the variables written
+            run_dir.write_summary(summary)
     return summary
