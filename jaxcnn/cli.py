@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import pathlib
 import sys
+import warnings
 
 
 _FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
@@ -209,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
       The process exit status.
     """
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        return _run(args)
+
+
+def _show_warning(command, message, category, filename, lineno, file=None, line=None):
+    """One line per warning, as a command-line user wants them (no source lines)."""
+    print(f"jaxcnn {command}: warning: {message}", file=file or sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Runs the chosen sub-command; returns the exit status."""
     try:
         if args.command == "train":
             run_train(args)

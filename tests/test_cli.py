@@ -60,3 +60,19 @@ def test_a_second_train_on_the_same_workdir_is_refused_and_the_first_finishes(tm
     summary = json.loads((workdir / "run.json").read_text())
     assert summary["epochs"] == 3 and len(json.loads((workdir / "history.json").read_text())) == 3
     assert not (workdir / ".lock.owner").exists()
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_one_warning_line(tmp_path):
+    quick = ["--batch-size", "64", "--workdir", str(tmp_path / "run"), "--quiet"]
+    assert _jaxcnn("train", "--epochs", "2", *quick, cwd=tmp_path).returncode == 0
+    newest = max((tmp_path / "run" / "checkpoints").iterdir(), key=lambda p: int(p.name))
+    for path in (newest / "state").rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(path.read_bytes()[:10])
+    result = _jaxcnn("train", "--epochs", "3", "--extend", *quick, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"jaxcnn train: warning: checkpoint step {newest.name} in {newest.parent} is corrupt or "
+        f"incomplete ({result.stderr.split('incomplete (', 1)[1].split('); ')[0]}); trying the "
+        "previous one (the bad one is deleted once another is restored)."]

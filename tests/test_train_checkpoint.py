@@ -128,17 +128,45 @@ def _remove_state(step_dir):
         path.rmdir() if path.is_dir() else path.unlink()
 
 
-@pytest.mark.parametrize("damage", [_corrupt, _remove_state], ids=["corrupt", "partial"])
-def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_used(tmp_path, damage):
+def _flip_bits(step_dir):
+    """Inverts 64 bytes in the middle of the largest array-data file: no error on reading."""
+    data_files = [p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+    largest = max(data_files, key=lambda p: p.stat().st_size)
+    content = bytearray(largest.read_bytes())
+    middle = len(content) // 2
+    content[middle:middle + 64] = bytes(b ^ 0xFF for b in content[middle:middle + 64])
+    largest.write_bytes(bytes(content))
+
+
+@pytest.mark.parametrize("damage, why", [(_corrupt, "Error"), (_remove_state, "Error"),
+                                         (_flip_bits, "do not match the checksum")],
+                         ids=["corrupt", "partial", "bitflip"])
+def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_used(tmp_path, damage, why,
+                                                                      capfd):
     small, options = dataset(64), {**OPTIONS, "schedule": "constant"}  # same lr at any length
     train.fit(TinyNet(), small, epochs=1, workdir=tmp_path, checkpoint_every=3, **options)
     assert _steps(tmp_path) == [3, 6, 8]
     damage(tmp_path / "checkpoints" / "8")
-    with pytest.warns(RuntimeWarning, match="checkpoint step 8 .* corrupt or incomplete"):
+    capfd.readouterr()
+    with pytest.warns(RuntimeWarning, match=f"checkpoint step 8 .* corrupt or incomplete .*{why}"
+                      ) as caught:
         state, history = train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, resume=True,
                                    extend=True, checkpoint_every=3, **options)
+    assert len([w for w in caught if "checkpoint step" in str(w.message)]) == 1
+    assert "Traceback" not in "".join(capfd.readouterr())
     reference = train.fit(TinyNet(), small, epochs=2, **options)
     _assert_identical(state, history[1:], (reference[0], reference[1][1:]))
+
+
+def test_no_intact_checkpoint_stops_the_run_with_a_message(tmp_path):
+    small = dataset(32)
+    train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, checkpoint_every=3, **OPTIONS)
+    for step in _steps(tmp_path):
+        _flip_bits(tmp_path / "checkpoints" / str(step))
+    with pytest.warns(RuntimeWarning), pytest.raises(
+            ValueError, match=r"none of the checkpoints \[4, 6, 8\] in .* is intact; pass "
+                              r"overwrite=True"):
+        train.fit(TinyNet(), small, epochs=2, workdir=tmp_path, checkpoint_every=3, **OPTIONS)
 
 
 def test_foreign_and_missing_checkpoints_are_refused(tmp_path):

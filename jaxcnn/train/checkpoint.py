@@ -3,20 +3,26 @@
 Contract: a `Checkpoints` object wraps an `orbax.checkpoint.CheckpointManager` over a
 run's checkpoint directory (`jaxcnn.runs.RunDir.checkpoints`). Each saved step holds two items: "state" (params, batch_stats,
 opt_state, step and the PRNG key's data) and "meta" (JSON: the model's fingerprint, the
-position in the data, the history so far). Orbax writes a step into a temporary
-directory and renames it when complete, so a run killed mid-save never leaves a step
-that looks finished; the last `keep` steps are kept. `restore_latest` walks back from
-the newest step and warns about (then skips and deletes) any it cannot read, and refuses a
-checkpoint of another model. In a multi-process run every process calls every method.
+position in the data, the history so far, and a SHA-256 checksum of every array of
+"state"). Orbax writes a step into a temporary directory and renames it when complete, so
+a run killed mid-save never leaves a step that looks finished; the last `keep` steps are
+kept. `restore_latest` walks back from the newest step; a step it cannot read, or whose
+arrays do not match their checksum (a flipped bit anywhere in the data), is reported in
+one warning line, skipped and deleted once an older one is restored; when no step is
+good the run stops with a message. A checkpoint of another model is refused. In a
+multi-process run every process calls every method.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import pathlib
+import sys
 import warnings
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxcnn.train.state import TrainState
@@ -29,11 +35,51 @@ def fingerprint(model_name: str, state: TrainState) -> dict[str, Any]:
             "params": {jax.tree_util.keystr(path): list(leaf.shape) for path, leaf in shapes}}
 
 
+def _host_copy(leaf) -> np.ndarray:
+    """A leaf on the host; a replicated array's local copy (all of it in every process)."""
+    if isinstance(leaf, jax.Array) and leaf.is_fully_replicated:
+        return np.asarray(leaf.addressable_data(0))
+    return np.asarray(leaf)
+
+
+def checksum(items: dict[str, Any]) -> str:
+    """SHA-256 over every array of `items`: path, dtype, shape and bytes, in tree order."""
+    digest = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(items)[0]:
+        array = np.ascontiguousarray(_host_copy(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}:{array.dtype}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _items(state: TrainState) -> dict[str, Any]:
     """The arrays of a state, the PRNG key as its raw data (Orbax stores plain arrays)."""
     return {"params": state.params, "batch_stats": state.batch_stats or None,
             "opt_state": state.opt_state, "step": state.step,
             "key": jax.random.key_data(state.key)}
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """Drops the "Event loop is closed" errors TensorStore reports after a failed read.
+
+    When Orbax gives up on a damaged step it closes its event loop while TensorStore still
+    has reads in flight; each one that completes later raises RuntimeError in
+    `call_soon_threadsafe`, reported through `sys.unraisablehook` as a traceback (dozens
+    per damaged step) although nothing is wrong any more. Only those are dropped; every
+    other unraisable exception still reaches the previous hook.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "jaxcnn_filter", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook.jaxcnn_filter = True
+    sys.unraisablehook = hook
 
 
 class Checkpoints:
@@ -63,10 +109,11 @@ class Checkpoints:
         in the background (`wait` blocks until they are complete).
         """
         step = int(jax.device_get(state.step))
+        items = _items(state)
         # A snapshot: the JSON is written in the background while the run mutates `meta`.
-        meta = copy.deepcopy(meta)
+        meta = {**copy.deepcopy(meta), "checksum": checksum(items)}
         self.manager.save(step, force=True, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_items(state)), meta=ocp.args.JsonSave(meta)))
+            state=ocp.args.StandardSave(items), meta=ocp.args.JsonSave(meta)))
 
     def delete_all(self) -> None:
         """Deletes every saved step (only when the user asked to overwrite the run)."""
@@ -109,6 +156,10 @@ class Checkpoints:
             except Exception as err:
                 unreadable.append(self._warn_unreadable(step, err))
                 continue
+            if checksum(items) != meta.get("checksum"):
+                unreadable.append(self._warn_unreadable(
+                    step, "its arrays do not match the checksum saved with them"))
+                continue
             for bad in unreadable:  # the resumed run will save these steps again
                 self.manager.delete(bad)
             state = like.replace(params=items["params"], batch_stats=items["batch_stats"] or {},
@@ -116,18 +167,22 @@ class Checkpoints:
                                  key=jax.random.wrap_key_data(items["key"]))
             return state, meta
         if steps:
-            raise ValueError(f"none of the checkpoints {steps} in {self.directory} can be read; "
-                             "delete the directory to start afresh.")
+            raise ValueError(f"none of the checkpoints {steps} in {self.directory} is intact; "
+                             "pass overwrite=True (--overwrite) to delete them and start "
+                             "afresh, or choose another workdir (--workdir).")
         return None
 
     def _restore(self, step: int, **items) -> dict[str, Any]:
         return self.manager.restore(step, args=ocp.args.Composite(**items))
 
-    def _warn_unreadable(self, step: int, err: Exception) -> int:
+    def _warn_unreadable(self, step: int, why: Exception | str) -> int:
+        _quiet_closed_loop_callbacks()
+        if isinstance(why, Exception):
+            first_line = (str(why).strip().splitlines() or [""])[0][:200]
+            why = f"{type(why).__name__}: {first_line}"
         warnings.warn(f"checkpoint step {step} in {self.directory} is corrupt or incomplete "
-                      f"({type(err).__name__}: {str(err)[:200]}); trying the previous one "
-                      "(the unreadable one is deleted once another is restored).",
-                      RuntimeWarning, stacklevel=3)
+                      f"({why}); trying the previous one (the bad one is deleted once another "
+                      "is restored).", RuntimeWarning, stacklevel=3)
         return step
 
     def _check_fingerprint(self, found: dict[str, Any] | None, expected: dict[str, Any]) -> None:
