@@ -247,5 +247,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         if not isinstance(err, Preempted):
             raise
-        print(f"jaxcnn {args.command}: {err}", file=sys.stderr)  # a clean stop: status 0
+        print(f"jaxcnn {args.command}: {err}", file=sys.stderr)
+        # A preemption is a clean stop (status 0); Ctrl-C exits as shells expect (128 + 2).
+        return 130 if err.signal_name == "SIGINT" else 0
     return 0

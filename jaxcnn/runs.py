@@ -135,14 +135,48 @@ class RunDir:
         """
         return read_variables(self.path / "variables.msgpack", model)
 
+    def prepare(self) -> None:
+        """Creates the directory and its checkpoint folder and proves both writable.
+
+        Raises:
+          ValueError: the path is a file, or it (or its checkpoints folder) cannot be
+            created or written; the message names the path.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"workdir {str(self.path)!r} is a file, not a directory; choose "
+                             "another workdir (--workdir).")
+        for folder in (self.path, self.checkpoints):
+            probe = folder / f".write-test-{os.getpid()}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe.write_bytes(b"jaxcnn")
+                probe.unlink()
+            except OSError as err:
+                raise ValueError(f"cannot write to {str(folder)!r} ({err.strerror or err}); "
+                                 "choose a workdir you can write to (--workdir).") from err
+
+    def check_free_space(self, needed: int) -> None:
+        """Refuses to start when the disk cannot hold `needed` bytes.
+
+        Raises:
+          ValueError: less free space than `needed`, naming both amounts.
+        """
+        free = shutil.disk_usage(self.path).free
+        if free < needed:
+            raise ValueError(f"only {free / 2**20:,.1f} MiB are free on the disk of "
+                             f"{str(self.path)!r}, and the run needs about "
+                             f"{needed / 2**20:,.1f} MiB for its checkpoints; free some space "
+                             "or choose another workdir (--workdir).")
+
     @contextlib.contextmanager
     def lock(self):
         """Holds the directory for this process while the block runs.
 
         Raises:
           RunInUse: another process holds it (the message names its pid and host).
+          ValueError: the directory cannot be created or written (see `prepare`).
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         owner_file = self.path / ".lock.owner"
         # One lock object per path in this process, so `jaxcnn train` can hold the
         # directory around `fit`, which takes it again.

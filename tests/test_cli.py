@@ -1,5 +1,6 @@
 """The `jaxcnn` command end to end: the README's main job trains LeNet-5 on digits."""
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -52,7 +53,12 @@ def test_a_second_train_on_the_same_workdir_is_refused_and_the_first_finishes(tm
     while not (workdir / ".lock.owner").is_file():
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.01)
-    second = _jaxcnn("train", "--epochs", "3", "--workdir", str(workdir), "--quiet", cwd=tmp_path)
+    first.send_signal(signal.SIGSTOP)  # paused while holding the lock: still running
+    try:
+        second = _jaxcnn("train", "--epochs", "3", "--workdir", str(workdir), "--quiet",
+                         cwd=tmp_path)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1
     assert f"is in use by another run (pid {first.pid} on host" in second.stderr
     stdout, stderr = first.communicate(timeout=300)
@@ -76,3 +82,22 @@ def test_a_truncated_checkpoint_is_one_warning_line(tmp_path):
         f"jaxcnn train: warning: checkpoint step {newest.name} in {newest.parent} is corrupt or "
         f"incomplete ({result.stderr.split('incomplete (', 1)[1].split('); ')[0]}); trying the "
         "previous one (the bad one is deleted once another is restored)."]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    args = ["train", "--epochs", "30", "--checkpoint-every", "5", "--workdir", str(tmp_path / "r"),
+            "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "jaxcnn", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoints, deadline = tmp_path / "r" / "checkpoints", time.monotonic() + 120
+    while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "jaxcnn train: stopped by SIGINT at step" in stderr and "Traceback" not in stderr
+    again = _jaxcnn(*args, cwd=tmp_path)  # the same command continues the run
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads((tmp_path / "r" / "history.json").read_text())) == 30

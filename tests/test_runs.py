@@ -116,3 +116,26 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         warnings.simplefilter("error")  # released cleanly: no take-over next time
         with runs.RunDir(tmp_path).lock():
             pass
+
+
+def test_a_bad_workdir_is_refused_naming_the_path(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"workdir '.*file' is a file, not a directory"):
+        runs.RunDir(tmp_path / "file").prepare()
+    with pytest.raises(ValueError, match=r"cannot write to '.*file/run' \(Not a directory\)"):
+        runs.RunDir(tmp_path / "file" / "run").prepare()
+    with pytest.raises(ValueError, match=r"only [\d,.]+ MiB are free on the disk of .* needs "
+                                         r"about [\d,.]+ MiB"):
+        runs.RunDir(tmp_path).check_free_space(2**70)
+    runs.RunDir(tmp_path).check_free_space(1)
+    with pytest.raises(ValueError, match=r"cannot write to '/proc/jaxcnn-run' \("):
+        runs.RunDir("/proc/jaxcnn-run").prepare()  # refused even to root
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission")
+def test_an_unwritable_workdir_or_checkpoint_folder_is_refused(tmp_path):
+    for locked in (tmp_path / "a", tmp_path / "b" / "checkpoints"):
+        locked.mkdir(parents=True)
+        locked.chmod(0o500)
+        with pytest.raises(ValueError, match=rf"cannot write to '{locked}' \(Permission denied\)"):
+            runs.RunDir(tmp_path / locked.relative_to(tmp_path).parts[0]).prepare()

@@ -56,7 +56,7 @@ try:
     train.fit(TinyNet(), dataset(), epochs=int(sys.argv[2]), workdir=sys.argv[1],
               checkpoint_every=20, **OPTIONS)
 except train.Preempted as stop:
-    print(f"PREEMPTED {stop.step}", flush=True)
+    print(f"PREEMPTED {stop.step} {stop}", flush=True)
 '''
 EPOCHS = 4  # 64 steps each: long enough to be interrupted in the middle
 
@@ -106,11 +106,13 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, uninterrupte
 
 
 @pytest.mark.slow
-def test_sigterm_saves_exits_cleanly_and_resumes(tmp_path, uninterrupted):
-    proc = _interrupt(tmp_path, signal.SIGTERM)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_ctrl_c_saves_exits_cleanly_and_resumes(tmp_path, uninterrupted, sig):
+    proc = _interrupt(tmp_path, sig)
     assert proc.returncode == 0, proc.stderr_text[-2000:]
     assert "Traceback" not in proc.stderr_text
-    stopped = int(proc.stdout_text.split("PREEMPTED ")[1])
+    stopped = int(proc.stdout_text.split("PREEMPTED ")[1].split()[0])
+    assert f"stopped by {sig.name} at step {stopped};" in proc.stdout_text
     assert 40 <= stopped < EPOCHS * 64 and max(_steps(tmp_path)) == stopped
     state, history = train.fit(TinyNet(), dataset(), epochs=EPOCHS, workdir=tmp_path,
                                resume=True, checkpoint_every=20, **OPTIONS)

@@ -85,6 +85,8 @@ def test_bad_arguments_are_refused_before_compiling():
         fit(optimizer="lamb")
     with pytest.raises(ValueError, match="resume=True needs the workdir"):
         fit(resume=True)
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        fit(workdir=__file__)
     with pytest.raises(ValueError, match="precision='bfloat16' needs a model with a `dtype`"):
         train.fit(layers.Flatten(), ds, epochs=1, batch_size=8, precision="bfloat16")
     with pytest.raises(ValueError, match=r"images of shape \(8, 8, 1\) but the model expects"):

@@ -143,6 +143,7 @@ class Checkpoints:
           ValueError: the checkpoint belongs to another model, or no step is readable.
         """
         steps, unreadable = self.steps(), []
+        _quiet_closed_loop_callbacks()  # before any read can fail
         for step in reversed(steps):
             try:
                 meta = self._restore(step, meta=ocp.args.JsonRestore())["meta"]
@@ -176,7 +177,6 @@ class Checkpoints:
         return self.manager.restore(step, args=ocp.args.Composite(**items))
 
     def _warn_unreadable(self, step: int, why: Exception | str) -> int:
-        _quiet_closed_loop_callbacks()
         if isinstance(why, Exception):
             first_line = (str(why).strip().splitlines() or [""])[0][:200]
             why = f"{type(why).__name__}: {first_line}"

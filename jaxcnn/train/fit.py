@@ -142,7 +142,7 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     Raises:
       ValueError: bad arguments or data that do not fit the model.
       FloatingPointError: the training loss became NaN or Inf.
-      Preempted: SIGTERM arrived; a checkpoint of the last step was saved.
+      Preempted: SIGTERM or SIGINT arrived; a checkpoint of the last step was saved.
     """
     steps_per_epoch = _check_arguments(model, train_data, eval_data, epochs, batch_size,
                                        precision, workdir, resume, checkpoint_every)
@@ -160,7 +160,14 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     lr = schedule_for(updates)
     tx = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm,
                         accumulate_steps=accumulate_steps)
+    run_dir = RunDir(workdir) if workdir is not None else None
+    writer = run_dir is not None and jax.process_index() == 0
+    if writer:
+        run_dir.prepare()  # a bad workdir fails here, before anything is compiled
     state = create_state(model, tx, seed)
+    if writer:  # room for the kept checkpoints plus the one being written
+        arrays = jax.tree.leaves((state.params, state.batch_stats, state.opt_state))
+        run_dir.check_free_space((keep_checkpoints + 1) * sum(x.nbytes for x in arrays))
     expected = fingerprint(type(model).__name__, state)
     state = parallel.place_state(state)
     # What makes a rerun the same run (and lets it continue); strategy, checkpointing and
@@ -173,9 +180,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
                 "clip_norm": clip_norm, "accumulate_steps": accumulate_steps, "loss": loss,
                 "label_smoothing": label_smoothing, "precision": precision, "seed": seed,
                 "augment": describe_augment(augment)}
-    run_dir = RunDir(workdir) if workdir is not None else None
     with contextlib.ExitStack() as held:
-        if run_dir is not None and jax.process_index() == 0:
+        if writer:
             held.enter_context(run_dir.lock())  # before anything is written
         checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
         state, meta = starting_point(

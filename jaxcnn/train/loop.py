@@ -65,7 +65,7 @@ class Loop:
             self.monitor.end_epoch(history)
             self._save(state, history, None)
             if stop:
-                self._stop(epoch * self.steps_per_epoch)
+                self._stop(epoch * self.steps_per_epoch, watch)
             offset, sums = 0, None
         return state
 
@@ -91,7 +91,7 @@ class Loop:
                 start = time.perf_counter()
                 self._save(state, history, sums)
                 if stop:
-                    self._stop(step)
+                    self._stop(step, watch)
         self._absorb(pending, sums, epoch * total, epoch)
         sums["seconds"] += time.perf_counter() - start
         return state, sums, stop
@@ -118,7 +118,7 @@ class Loop:
             meta = {**self.identity, "history": history, "epoch_sums": sums}
             self.checkpoints.save(self.parallel.state_for_checkpoint(state), meta)
 
-    def _stop(self, step: int) -> None:
+    def _stop(self, step: int, watch: PreemptionWatch) -> None:
         """Waits for the checkpoint of `step` and raises `Preempted`."""
         self.checkpoints.wait()
-        raise Preempted(step, self.checkpoints.directory)
+        raise Preempted(step, self.checkpoints.directory, watch.signal_name)

@@ -1,10 +1,11 @@
-"""Stopping cleanly on SIGTERM, the signal a preempted TPU VM or cluster job receives.
+"""Stopping cleanly on SIGTERM (a preempted TPU VM or cluster job) or SIGINT (Ctrl-C).
 
 Contract: inside `with PreemptionWatch() as watch:`, `watch.requested(step)` turns True
-once SIGTERM has arrived; the loop then saves a checkpoint and raises `Preempted`. In a
+once SIGTERM or SIGINT has arrived (`watch.signal_name` says which); the loop then saves a
+checkpoint and raises `Preempted`. A second Ctrl-C stops at once (KeyboardInterrupt). In a
 multi-process run JAX's preemption service (started by `jax.distributed.initialize`)
-catches the signal and makes every process answer True at the same step, so all of them
-join the collective save. The previous SIGTERM handler is restored on exit.
+catches SIGTERM and makes every process answer True at the same step, so all of them join
+the collective save. The previous handlers are restored on exit.
 """
 from __future__ import annotations
 
@@ -16,18 +17,20 @@ from jax.experimental import multihost_utils
 
 
 class Preempted(Exception):
-    """The run stopped on SIGTERM after saving a checkpoint; resume to continue.
+    """The run stopped on SIGTERM or SIGINT after saving a checkpoint; rerun to continue.
 
     Attributes:
       step: the step of the saved checkpoint.
       directory: where the checkpoints are.
+      signal_name: "SIGTERM" or "SIGINT".
     """
 
-    def __init__(self, step: int, directory):
-        super().__init__(f"stopped by SIGTERM at step {step}; the checkpoint is saved in "
-                         f"{directory}; run again with resume=True (--resume) to continue.")
+    def __init__(self, step: int, directory, signal_name: str = "SIGTERM"):
+        super().__init__(f"stopped by {signal_name} at step {step}; the checkpoint is saved in "
+                         f"{directory}; run the same command again to continue.")
         self.step = step
         self.directory = directory
+        self.signal_name = signal_name
 
 
 class PreemptionWatch:
@@ -39,20 +42,28 @@ class PreemptionWatch:
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
+        self.signal_name = "SIGTERM"
         self._signalled = threading.Event()
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self) -> "PreemptionWatch":
         single = jax.process_count() == 1
         # Python handlers can only be installed from the main thread.
         if self.enabled and single and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, lambda *_: self._signalled.set())
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
+    def _handle(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self._signalled.is_set():
+            raise KeyboardInterrupt  # Ctrl-C twice: stop now, without the checkpoint
+        self.signal_name = signal.Signals(signum).name
+        self._signalled.set()
+
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def requested(self, step: int) -> bool:
         """Whether the run should stop after `step` (the same answer on every process)."""
