@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
             run_visualize(args)
         if args.command == "bench":
             run_bench(args)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     except FloatingPointError as err:

@@ -47,6 +47,14 @@ def test_from_arrays_scales_uint8_and_adds_channel_axis():
     (np.zeros((4, 4)), [0, 1, 1, 0], {}, r"\(N, H, W\) or \(N, H, W, C\)"),
     (np.zeros((2, 4, 4, 1)), [0.5, 1.0], {}, "integer class indices"),
     (np.zeros((2, 4, 4, 1), np.int64), [0, 1], {}, "uint8 or float"),
+    (np.full((2, 4, 4, 1), 200.0), [0, 1], {}, r"\[200, 200\]; they look like 0-255 pixel values"),
+    (np.full((2, 4, 4, 1), -0.5), [0, 1], {}, r"must lie in \[0, 1\], got values in \[-0.5"),
+    (np.full((2, 4, 4, 1), np.nan), [0, 1], {}, "NaN or Inf"),
+    (np.zeros((2, 4, 4, 1)), np.array([0, 2**32]), {}, "labels must fit int32"),
+    (np.zeros((2, 4, 4, 1)), ["cat", "dog"], {}, "np.unique"),
+    (np.zeros((32, 32, 3)), [0], {}, r"look like one \(H, W, C\) image; pass images\[None\]"),
+    (np.zeros((2, 3, 32, 32)), [0, 1], {}, r"channels-first \(NCHW\).*transpose\(0, 2, 3, 1\)"),
+    (np.zeros((2, 4, 4, 1)), [0, 1], {"num_classes": 0}, "num_classes must be a positive int"),
 ])
 def test_from_arrays_refuses_bad_input(images, labels, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -54,7 +62,8 @@ def test_from_arrays_refuses_bad_input(images, labels, kwargs, match):
 
 
 def _dataset(n=10):
-    return data.from_arrays(np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1), np.arange(n) % 3)
+    return data.ArrayDataset(np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1),  # ids as pixels
+                             (np.arange(n) % 3).astype(np.int32), 3)
 
 
 def test_eval_batches_count_every_example_once():
@@ -98,6 +107,8 @@ def test_convert_channels_uses_luma_and_repeats_gray():
 def test_class_names_must_name_every_class():
     ds = data.from_arrays(np.zeros((2, 2, 2)), [0, 1], class_names=["cat", "dog"])
     assert ds.class_names == ("cat", "dog")
+    with pytest.raises(ValueError, match="test_fraction=0.1 leaves the held-out part empty"):
+        data.split(data.from_arrays(np.zeros((4, 2, 2)), np.arange(4) % 2), 0.1)
     assert data.split(data.from_arrays(np.zeros((10, 2, 2)), np.arange(10) % 2,
                                        class_names=["a", "b"]), 0.2)[0].class_names == ("a", "b")
     with pytest.raises(ValueError, match="class_names has 1 names but there are num_classes=2"):

@@ -12,7 +12,8 @@ from jaxcnn import data
 
 
 def _dataset(n):
-    return data.from_arrays(np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1), np.arange(n) % 3)
+    return data.ArrayDataset(np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1),  # ids as pixels
+                             (np.arange(n) % 3).astype(np.int32), 3)
 
 
 @pytest.mark.parametrize("drop_remainder", [True, False])
@@ -71,7 +72,8 @@ def test_eight_devices_pmap_and_sharded_jit_layouts(tmp_path):
     script = textwrap.dedent("""
         import jax, numpy as np
         from jaxcnn import data
-        ds = data.from_arrays(np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1), np.arange(20) % 2)
+        ds = data.ArrayDataset(np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1),
+                               (np.arange(20) % 2).astype(np.int32), 2)
         batch = next(ds.batches(16))
         out = jax.pmap(lambda b: b["image"].sum(), axis_name="batch")(data.shard_for_pmap(batch))
         assert out.shape == (8,) and float(out.sum()) == sum(range(16)), out
@@ -104,7 +106,8 @@ def test_two_processes_each_read_their_shard_of_the_global_batch(tmp_path):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
         from jaxcnn import data
-        ds = data.from_arrays(np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1), np.arange(20) % 2)
+        ds = data.ArrayDataset(np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1),
+                               (np.arange(20) % 2).astype(np.int32), 2)
         sums = []
         for batch in ds.batches(8, shuffle=True, seed=1, epoch=0, drop_remainder=False):
             assert batch["image"].shape == (4, 1, 1, 1)  # this process's half

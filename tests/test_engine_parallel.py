@@ -42,7 +42,7 @@ rng = np.random.default_rng(0)
 labels = rng.integers(0, 4, 64)
 images = rng.uniform(size=(64, 8, 8, 1)).astype(np.float32)
 images[np.arange(64), labels, labels, 0] += 2.0
-dataset = data.from_arrays(images, labels, num_classes=4)
+dataset = data.from_arrays(images / 3, labels, num_classes=4)
 
 def run(strategy, **options):
     state, history = train.fit(SmallNet(), dataset, dataset, epochs=2, batch_size=16,

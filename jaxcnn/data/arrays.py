@@ -14,6 +14,7 @@ from typing import Iterator
 import jax
 import numpy as np
 
+from jaxcnn.ops.shapes import is_int
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 
 
@@ -104,8 +105,15 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
     """
     images = np.asarray(images)
     labels = np.asarray(labels)
+    if images.ndim == 3 and images.shape[-1] in (3, 4):
+        raise ValueError(f"images of shape {images.shape} look like one (H, W, C) image; pass "
+                         "images[None] for a single image, or an (N, H, W, 1) array for a batch "
+                         "of grayscale images.")
     if images.ndim == 3:
         images = images[..., None]
+    if images.ndim == 4 and images.shape[1] in (1, 3, 4) and images.shape[3] > 4:
+        raise ValueError(f"images of shape {images.shape} look channels-first (NCHW); jaxcnn "
+                         "uses NHWC: pass images.transpose(0, 2, 3, 1).")
     if images.ndim != 4:
         raise ValueError(
             f"images must be a (N, H, W) or (N, H, W, C) array, got shape {images.shape}; "
@@ -116,13 +124,11 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
             f"got shape {labels.shape}.")
     if images.shape[0] == 0:
         raise ValueError("images is empty: a dataset needs at least one example.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype} "
-                             "with non-integer values.")
-    labels = labels.astype(np.int32)
+    labels = _int32_labels(labels)
     if num_classes is None:
         num_classes = int(labels.max()) + 1
+    if not is_int(num_classes) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
         raise ValueError(
@@ -140,14 +146,44 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
     return ArrayDataset(images, labels, int(num_classes), name, class_names)
 
 
+def _int32_labels(labels: np.ndarray) -> np.ndarray:
+    """Integer class indices as int32; refuses strings, fractions and values beyond int32."""
+    if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
+            or labels.dtype == bool):
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}; map "
+                         "names to indices with `names, labels = np.unique(labels, "
+                         "return_inverse=True)`.")
+    if np.issubdtype(labels.dtype, np.floating) and not np.all(np.mod(labels, 1) == 0):
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype} "
+                         "with non-integer values.")
+    info = np.iinfo(np.int32)
+    if labels.size and (labels.min() < info.min or labels.max() > info.max):
+        raise ValueError(f"labels must fit int32, got values in [{labels.min()}, "
+                         f"{labels.max()}]; class indices run from 0 to num_classes - 1.")
+    return labels.astype(np.int32)
+
+
 def _to_unit_float(images: np.ndarray) -> np.ndarray:
-    """Converts images to float32 in [0, 1] (uint8 divided by 255)."""
+    """Converts images to float32 in [0, 1] (uint8 divided by 255).
+
+    Float images must already lie in [0, 1]: values such as 0-255 are refused rather than
+    guessed at, since both a silent rescale and none at all would train the wrong thing.
+    """
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}; "
                          "convert them with images.astype('float32') / max_value.")
-    return images.astype(np.float32)
+    images = images.astype(np.float32)
+    if not np.isfinite(images).all():
+        raise ValueError("images contain NaN or Inf values; fix or drop those images.")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 1:
+        hint = ("they look like 0-255 pixel values: pass images / 255 or the uint8 array"
+                if low >= 0 and high <= 255 else "rescale them to [0, 1]")
+        raise ValueError(f"float images must lie in [0, 1], got values in [{low:g}, {high:g}]; "
+                         f"{hint}.")
+    return images
 
 
 def resize_images(images: np.ndarray, image_size: int | tuple[int, int]) -> np.ndarray:
@@ -217,6 +253,11 @@ def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[A
     test_idx = np.sort(np.concatenate(test_idx))
     is_test = np.zeros(len(dataset), bool)
     is_test[test_idx] = True
+    if is_test.all() or not is_test.any():
+        part = "held-out" if not is_test.any() else "training"
+        raise ValueError(f"split of the {len(dataset)} examples of '{dataset.name}' with "
+                         f"test_fraction={test_fraction} leaves the {part} part empty; use "
+                         "more examples or another test_fraction.")
 
     def part(sel: np.ndarray, suffix: str) -> ArrayDataset:
         return dataclasses.replace(dataset, images=dataset.images[sel],

@@ -9,6 +9,7 @@ ResNet (resnet.py). Tools: `summary.summary` (per-layer table), `receptive.recep
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Callable
 
@@ -22,6 +23,7 @@ from jaxcnn.models.cnn4 import CNN4
 from jaxcnn.models.lenet import LeNet5
 from jaxcnn.models.resnet import ResNet
 from jaxcnn.models.vgg import VGG
+from jaxcnn.ops.shapes import is_int
 
 _RESNET_STAGES = {18: ((2, 2, 2, 2), False), 34: ((3, 4, 6, 3), False), 50: ((3, 4, 6, 3), True)}
 
@@ -57,12 +59,39 @@ def create(name: str, **kwargs) -> nn.Module:
       An unbound Flax module.
 
     Raises:
-      ValueError: for an unknown name, listing the known ones.
+      ValueError: for an unknown name (listing the known ones), an unknown field, or a
+        field value that cannot build a model (num_classes, input_shape, dtype).
     """
-    key = name.lower()
-    if key not in _REGISTRY:
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}.")
-    return _REGISTRY[key](**kwargs)
+    factory = _REGISTRY[name.lower()]
+    fields = {f.name for f in dataclasses.fields(getattr(factory, "func", factory))
+              if f.init and f.name not in ("parent", "name")}
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise ValueError(f"{name} has no field {', '.join(map(repr, unknown))}; its fields are "
+                         f"{', '.join(sorted(fields))}.")
+    _check_fields(name, **kwargs)
+    return factory(**kwargs)
+
+
+def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
+                  **others) -> None:
+    """Refuses the common fields' values that would only fail later, inside `init`."""
+    if not is_int(num_classes) or num_classes < 1:
+        raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}.")
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if shape is None or len(shape) != 3 or not all(is_int(n) and n > 0 for n in shape):
+        raise ValueError(f"{name}: input_shape must be (height, width, channels) of positive "
+                         f"ints, got {input_shape!r}.")
+    if dtype is not None:
+        try:
+            ok = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}: dtype must be a float dtype such as jnp.float32 or "
+                             f"jnp.bfloat16 (or None), got {dtype!r}.")
 
 
 def layer_names(model: nn.Module) -> list[str]:

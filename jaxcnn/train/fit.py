@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import numbers
 import pathlib
 
 import flax.linen as nn
@@ -25,6 +26,7 @@ import optax
 
 from jaxcnn import compiler
 from jaxcnn.data.arrays import ArrayDataset
+from jaxcnn.ops.shapes import is_int, positive_int
 from jaxcnn.runs import RunDir
 from jaxcnn.train.checkpoint import Checkpoints, fingerprint
 from jaxcnn.train.losses import make_loss
@@ -144,6 +146,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       FloatingPointError: the training loss became NaN or Inf.
       Preempted: SIGTERM or SIGINT arrived; a checkpoint of the last step was saved.
     """
+    _check_numbers(epochs, batch_size, accumulate_steps, keep_checkpoints, checkpoint_every,
+                   seed, learning_rate, label_smoothing)
     steps_per_epoch = _check_arguments(model, train_data, eval_data, epochs, batch_size,
                                        precision, workdir, resume, checkpoint_every)
     if precision == "bfloat16":
@@ -208,23 +212,42 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
         return state, history
 
 
+def _check_numbers(epochs, batch_size, accumulate_steps, keep_checkpoints, checkpoint_every,
+                   seed, learning_rate, label_smoothing) -> None:
+    """Refuses counts, seeds and rates of the wrong type or range (ValueError/TypeError)."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("accumulate_steps", accumulate_steps),
+                        ("keep_checkpoints", keep_checkpoints)):
+        positive_int(value, name)
+    if checkpoint_every is not None:
+        positive_int(checkpoint_every, "checkpoint_every")
+    if not is_int(seed) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
+            or not 0 < learning_rate < float("inf"):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}.")
+
+
 def _check_arguments(model, train_data, eval_data, epochs, batch_size, precision, workdir,
                      resume, checkpoint_every) -> int:
     """Refuses bad arguments before anything is compiled; returns the steps per epoch."""
-    if epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs}.")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
     if resume and workdir is None:
         raise ValueError("resume=True needs the workdir of the run to resume.")
-    if checkpoint_every is not None and checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be a positive integer or None, got "
-                         f"{checkpoint_every}.")
     if precision != "float32" and "dtype" not in {f.name for f in dataclasses.fields(model)}:
         raise ValueError(f"precision={precision!r} needs a model with a `dtype` field (its "
                          f"compute dtype); {type(model).__name__} has none, use 'float32'.")
+    if len(train_data) == 0:
+        raise ValueError(f"train_data '{train_data.name}' is empty; training needs examples.")
     check_data_fits_model(model, train_data, "train_data")
     if eval_data is not None:
+        if len(eval_data) == 0:
+            raise ValueError(f"eval_data '{eval_data.name}' is empty; pass eval_data=None to "
+                             "train without evaluation.")
         check_data_fits_model(model, eval_data, "eval_data")
     steps_per_epoch = train_data.num_batches(batch_size, drop_remainder=True)
     if steps_per_epoch == 0:
