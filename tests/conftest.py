@@ -17,6 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax"))
 # JAX only caches compilations over 1 s by default; most of the suite's take 0.1-1 s.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+# Decoded image folders are cached under $JAXCNN_CACHE; the suite keeps its own, not ~/.cache.
+os.environ.setdefault("JAXCNN_CACHE", str(ROOT / ".pytest_cache" / "jaxcnn"))
 
 # Tests marked `long` train end to end in several processes (30-45 s each on 2 cores);
 # they get this limit instead of the default one.

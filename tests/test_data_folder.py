@@ -1,4 +1,7 @@
 """jaxcnn.data.from_folder: the Kaggle cats-vs-dogs layout, decoded, resized and cached."""
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -89,3 +92,45 @@ def test_bad_folders_are_refused(tmp_path):
     (tmp_path / "junk" / "a" / "x.png").write_bytes(b"junk")
     with pytest.raises(ValueError, match=r"no readable image .*1 files, 1 unreadable"):
         data.from_folder(tmp_path / "junk")
+
+
+def _png_claiming(width, height):
+    """A PNG header that claims width x height pixels (the data never follow)."""
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_skipped_and_named(tmp_path):
+    _folder(tmp_path / "pets")
+    (tmp_path / "pets" / "cats" / "bomb.png").write_bytes(_png_claiming(100_000, 100_000))
+    with pytest.warns(UserWarning, match=r"skipped 1 .*cats/bomb.png \(decompression bomb"):
+        ds = data.from_folder(tmp_path / "pets", cache=False)
+    assert len(ds) == 9
+
+
+def test_the_cache_lives_outside_the_data_keyed_by_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    for name in ("a", "b"):
+        _folder(tmp_path / name / "pets")
+    before = {p for p in (tmp_path / "a").rglob("*")}
+    first = data.from_folder(tmp_path / "a" / "pets")
+    assert {p for p in (tmp_path / "a").rglob("*")} == before  # nothing written into the data
+    assert len(list((tmp_path / "cache" / "folders").glob("pets-*.npz"))) == 1
+    data.from_folder(tmp_path / "b" / "pets")  # same name and files, another folder
+    assert len(list((tmp_path / "cache" / "folders").glob("pets-*.npz"))) == 2
+    assert np.array_equal(data.from_folder(tmp_path / "a" / "pets").images, first.images)
+
+
+def test_symlinks_out_of_the_folder_are_not_followed_unless_asked(tmp_path):
+    _folder(tmp_path / "pets")
+    _write(tmp_path / "secret" / "outside.png", np.zeros((12, 10, 3), np.uint8))
+    (tmp_path / "pets" / "cats" / "link.png").symlink_to(tmp_path / "secret" / "outside.png")
+    (tmp_path / "pets" / "dogs" / "inside.png").symlink_to(tmp_path / "pets" / "cats" / "cat.0.png")
+    with pytest.warns(UserWarning, match=r"did not follow 1 symbolic link.*cats/link.png.*"
+                                         "follow_symlinks=True"):
+        assert len(data.from_folder(tmp_path / "pets", cache=False)) == 10
+    assert len(data.from_folder(tmp_path / "pets", cache=False, follow_symlinks=True)) == 11

@@ -5,16 +5,21 @@
 Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` whose classes are
 the sub-folder names in sorted order (label i = i-th name, kept in `class_names`) and
 whose examples are in sorted path order. Images are decoded with PIL, converted to RGB
-or grayscale and resized bilinearly (antialiased) to `image_size`. Files PIL cannot read
-are skipped with a warning that names them, never given a label. Without `image_size`
-every image must have the same size. The decoded uint8 arrays are cached in an .npz file
-whose name is a hash of the folder's file list (paths, sizes, modification times) and the
-decoding arguments, so a changed folder is decoded again. A held-out set is taken with
+or grayscale and resized bilinearly (antialiased) to `image_size`. Files PIL cannot read,
+and decompression bombs (images claiming more pixels than PIL's limit), are skipped and
+named with the reason in one warning, never given a label. Symbolic links that lead out
+of the folder are not followed unless `follow_symlinks=True`. Without `image_size` every
+image must have the same size. The decoded uint8 arrays are cached in an .npz file under
+the cache directory (`cache_dir`, else `$JAXCNN_CACHE/folders`, else
+`~/.cache/jaxcnn/folders`), never inside the data; its name is a hash of the folder's
+absolute path, its file list (paths, sizes, modification times) and the decoding
+arguments, so a changed folder is decoded again. A held-out set is taken with
 `jaxcnn.data.split(dataset, fraction, seed)` (stratified, deterministic).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import warnings
 
@@ -26,9 +31,16 @@ from jaxcnn.data.arrays import ArrayDataset, from_arrays
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
 
 
+def default_cache_dir() -> pathlib.Path:
+    """Where jaxcnn keeps decoded folders: `$JAXCNN_CACHE`, else `~/.cache/jaxcnn`."""
+    root = os.environ.get("JAXCNN_CACHE") or pathlib.Path.home() / ".cache" / "jaxcnn"
+    return pathlib.Path(root) / "folders"
+
+
 def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, int] | None = None,
                 channels: int = 3, cache: bool = True,
-                cache_dir: str | pathlib.Path | None = None) -> ArrayDataset:
+                cache_dir: str | pathlib.Path | None = None,
+                follow_symlinks: bool = False) -> ArrayDataset:
     """Loads a folder of class sub-folders of images into memory.
 
     Args:
@@ -37,7 +49,8 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
         all images to have the same size.
       channels: 3 for RGB, 1 for grayscale.
       cache: read and write the decoded arrays in an .npz cache.
-      cache_dir: where the cache lives; default `<directory>/.jaxcnn-cache`.
+      cache_dir: where the cache lives; default `default_cache_dir()`.
+      follow_symlinks: also read files whose symbolic links lead out of `directory`.
 
     Returns:
       An `ArrayDataset` named after the folder, with `class_names`.
@@ -62,6 +75,13 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
     files = [(path, label) for label, name in enumerate(class_names)
              for path in sorted((root / name).rglob("*"))
              if path.is_file() and not path.name.startswith(".")]
+    inside = root.resolve()
+    outside = [path for path, _ in files if not path.resolve().is_relative_to(inside)]
+    if outside and not follow_symlinks:
+        files = [(path, label) for path, label in files if path.resolve().is_relative_to(inside)]
+        warnings.warn(f"did not follow {len(outside)} symbolic link(s) leading out of {root}: "
+                      f"{', '.join(str(p.relative_to(root)) for p in outside[:10])}; pass "
+                      "follow_symlinks=True to read them.", stacklevel=2)
     cache_file = _cache_path(root, files, size, channels, cache_dir)
     if cache and cache_file.exists():
         with np.load(cache_file) as npz:
@@ -73,7 +93,7 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
             np.savez(cache_file, images=images, labels=labels, skipped=np.array(skipped, str))
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {root}: "
-                      f"{', '.join(skipped)}", stacklevel=2)
+                      f"{'; '.join(skipped)}", stacklevel=2)
     return from_arrays(images, labels, num_classes=len(class_names), name=root.name,
                        class_names=class_names)
 
@@ -85,8 +105,12 @@ def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, li
         try:
             with Image.open(path) as image:
                 image = image.convert("L" if channels == 1 else "RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            skipped.append(str(path.relative_to(root)))
+        except Image.DecompressionBombError as err:
+            skipped.append(f"{path.relative_to(root)} (decompression bomb: {err})")
+            continue
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            skipped.append(f"{path.relative_to(root)} ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else 'unreadable'})")
             continue
         if size is not None:
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
@@ -107,9 +131,9 @@ def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, li
 
 def _cache_path(root, files, size, channels, cache_dir) -> pathlib.Path:
     """The cache file for this folder content and these decoding arguments."""
-    digest = hashlib.sha256(repr((CACHE_FORMAT, size, channels)).encode())
+    digest = hashlib.sha256(repr((CACHE_FORMAT, str(root.resolve()), size, channels)).encode())
     for path, label in files:
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    folder = pathlib.Path(cache_dir) if cache_dir is not None else root / ".jaxcnn-cache"
+    folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"{root.name}-{digest.hexdigest()[:20]}.npz"
