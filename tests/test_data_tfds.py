@@ -1,6 +1,8 @@
 """jaxcnn.data.load on TFDS catalog datasets, offline: `tfds.testing.mock_data` stands in
 for the prepared files (the real ArrayRecord path is exercised by the embedded builders in
 test_data_builders.py)."""
+import time
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -111,3 +113,27 @@ def test_fit_image_resizes_like_jax_image_resize():
         assert ours.shape == shape and ours.dtype == np.float32
         np.testing.assert_allclose(ours[2:-2, 2:-2], np.repeat(reference, shape[2], -1)[2:-2, 2:-2],
                                    atol=0.03)
+
+
+def test_a_missing_dataset_fails_fast_without_network(tmp_path, monkeypatch):
+    from jaxcnn.data import catalog
+
+    monkeypatch.setenv("JAXCNN_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(data.DatasetNotPreparedError, match=r"(?s)'mnist' is not prepared .*"
+                                                          r"\(JAXCNN_OFFLINE is set\).*tfds build"):
+        data.load("mnist", "train", data_dir=tmp_path)
+    monkeypatch.delenv("JAXCNN_OFFLINE")
+    if catalog.network_unreachable() is None:
+        pytest.skip("this machine is online: TFDS would download mnist")
+    with pytest.raises(data.DatasetNotPreparedError, match=r"\(no network: cannot reach "):
+        data.load("mnist", "train", data_dir=tmp_path)
+    assert time.perf_counter() - start < 10
+
+
+def test_train_offline_refuses_a_missing_catalog_dataset(tmp_path, capsys):
+    from jaxcnn import cli
+
+    assert cli.main(["train", "--dataset", "mnist", "--offline",
+                     "--workdir", str(tmp_path / "run")]) == 2
+    assert "'mnist' is not prepared" in capsys.readouterr().err

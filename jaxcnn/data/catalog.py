@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import os
 import pathlib
+import socket
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -164,6 +167,34 @@ def not_prepared_message(builder: tfds.core.DatasetBuilder, reason: str) -> str:
         "--out_file_format=array_record`.")
 
 
+# Set to any non-empty value to never download: a missing catalog dataset fails at once.
+OFFLINE_VARIABLE = "JAXCNN_OFFLINE"
+# Where TFDS fetches most catalog data from; reaching it tells a machine that is online
+# from one that is not.
+PROBE_HOST = ("storage.googleapis.com", 443)
+PROBE_TIMEOUT_S = 5.0
+
+
+def _downloads(builder: tfds.core.DatasetBuilder) -> bool:
+    """Whether preparing `builder` goes through TFDS's own, downloading preparation.
+
+    `tfds.testing.mock_data` replaces it with a no-op that needs no network, and then no
+    probe is made. TFDS wraps the method anew on every access, so it is recognised by name.
+    """
+    method = type(builder).download_and_prepare
+    return getattr(method, "__qualname__", "") == "DatasetBuilder.download_and_prepare"
+
+
+@functools.cache
+def network_unreachable() -> str | None:
+    """Why `PROBE_HOST` cannot be reached (asked once per process), or None if it can."""
+    try:
+        socket.create_connection(PROBE_HOST, timeout=PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        return f"cannot reach {PROBE_HOST[0]}:{PROBE_HOST[1]} ({err.strerror or err})"
+    return None
+
+
 def prepared_builder(name: str, data_dir: str | pathlib.Path | None,
                      download: bool) -> tfds.core.DatasetBuilder:
     """The TFDS builder of `name`, prepared as ArrayRecord (on first use if allowed).
@@ -184,6 +215,11 @@ def prepared_builder(name: str, data_dir: str | pathlib.Path | None,
     embedded = builder.name in builders.EMBEDDED
     if not (download or embedded):
         raise DatasetNotPreparedError(not_prepared_message(builder, "download=False"))
+    if not embedded and os.environ.get(OFFLINE_VARIABLE):
+        raise DatasetNotPreparedError(not_prepared_message(builder, f"{OFFLINE_VARIABLE} is set"))
+    if not embedded and _downloads(builder) and (why := network_unreachable()):
+        # TFDS would retry every download for minutes before failing the same way.
+        raise DatasetNotPreparedError(not_prepared_message(builder, f"no network: {why}"))
     try:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False))

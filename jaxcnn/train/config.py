@@ -39,6 +39,8 @@ class TrainConfig:
              "width (0: no augmentation)")
     strategy: str = _field("jit", "jit (one device), pmap or sharded (all devices, all hosts)")
     precision: str = _field("float32", "float32, or bfloat16 compute with float32 parameters")
+    offline: bool = _field(False, "never download a catalog dataset: a missing one fails at "
+                                  "once (also JAXCNN_OFFLINE=1)")
     seed: int = _field(0, "seed of initialization, shuffling and dropout")
     workdir: str | None = _field(
         None, "where checkpoints, history and curves go (None: runs/<model>-<dataset>); a "

@@ -20,7 +20,7 @@ from jaxcnn.train.config import TrainConfig, default_workdir
 from jaxcnn.train.fit import fit
 
 # Fields that choose what is trained, or how it is shown, rather than options of `fit`.
-_NOT_FIT_OPTIONS = ("model", "dataset", "quiet", "random_shift")
+_NOT_FIT_OPTIONS = ("model", "dataset", "quiet", "random_shift", "offline")
 
 
 def augmentation(config: TrainConfig):
@@ -53,8 +53,8 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
         config = dataclasses.replace(config, workdir=default_workdir(config.model, config.dataset))
     model = models.create(config.model)
     size = tuple(model.input_shape[:2])
-    train_data = data.load(config.dataset, "train", image_size=size)
-    test_data = data.load(config.dataset, "test", image_size=size)
+    train_data = data.load(config.dataset, "train", image_size=size, download=not config.offline)
+    test_data = data.load(config.dataset, "test", image_size=size, download=not config.offline)
     model = models.create(config.model, num_classes=train_data.num_classes,
                           input_shape=train_data.image_shape)
     options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
