@@ -285,3 +285,19 @@ def test_pickles_are_refused(tmp_path):
     np.savez(tmp_path / "objects.npz", a=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         read_arrays(tmp_path / "objects.npz")
+
+
+def test_keras1_weight_names_load(tmp_path):
+    """keras.applications' vgg16_weights_tf_dim_ordering_tf_kernels.h5 layout (Keras 1)."""
+    model = models.create("vgg16", input_shape=(32, 32, 3), **TINY_VGG)
+    variables = numpy_variables(model, seed=2)
+    path = tmp_path / "vgg16_keras1.h5"
+    with h5py.File(path, "w") as f:
+        names = [("predictions" if n == "logits" else n) for n in variables["params"]]
+        f.attrs["layer_names"] = [n.encode() for n in names]
+        for name, params in zip(names, variables["params"].values()):
+            group = f.create_group(name)
+            group.attrs["weight_names"] = [f"{name}_W_1:0".encode(), f"{name}_b_1:0".encode()]
+            group.create_dataset(f"{name}_W_1:0", data=np.asarray(params["kernel"]))
+            group.create_dataset(f"{name}_b_1:0", data=np.asarray(params["bias"]))
+    jax.tree.map(np.testing.assert_array_equal, load_keras_weights(model, path), variables)

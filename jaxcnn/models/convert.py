@@ -90,9 +90,22 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
             group = root[layer]
             for weight in group.attrs["weight_names"]:
                 weight = weight.decode() if isinstance(weight, bytes) else weight
-                leaf = weight.split("/")[-1].split(":")[0]
+                leaf = _keras_leaf(layer, weight.split("/")[-1].split(":")[0])
                 arrays[f"{layer}/{leaf}"] = np.asarray(group[weight])
     return arrays
+
+
+# Keras 1 named a layer's weights "<layer>_W_1", "<layer>_b_1", ... (the files that
+# keras.applications still downloads for VGG16/VGG19); later Keras names them "kernel",
+# "bias", ... Keras 1's "running_std" held the variance.
+_KERAS1_LEAVES = {"W": "kernel", "b": "bias", "gamma": "gamma", "beta": "beta",
+                  "running_mean": "moving_mean", "running_std": "moving_variance"}
+
+
+def _keras_leaf(layer: str, leaf: str) -> str:
+    """The Keras 2 name of a weight: Keras 1's "<layer>_W_1" -> "kernel"; others kept."""
+    match = re.fullmatch(rf"{re.escape(layer)}_({'|'.join(_KERAS1_LEAVES)})(_\d+)?", leaf)
+    return _KERAS1_LEAVES[match.group(1)] if match else leaf
 
 
 def _oihw_to_hwio(w: np.ndarray) -> np.ndarray:
