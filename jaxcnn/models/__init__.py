@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Callable
 
 import flax.linen as nn
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 from jaxcnn.models.alexnet import AlexNet
 from jaxcnn.models.base import check_input
 from jaxcnn.models.cnn4 import CNN4
+from jaxcnn.models.convert import WEIGHT_FILES, load_weights
 from jaxcnn.models.lenet import LeNet5
 from jaxcnn.models.resnet import ResNet
 from jaxcnn.models.vgg import VGG
@@ -65,14 +67,38 @@ def create(name: str, **kwargs) -> nn.Module:
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}.")
     factory = _REGISTRY[name.lower()]
-    fields = {f.name for f in dataclasses.fields(getattr(factory, "func", factory))
-              if f.init and f.name not in ("parent", "name")}
+    fields = _fields(factory)
     unknown = sorted(set(kwargs) - fields)
+    if "weights" in unknown:
+        takes = [n for n in names() if "weights" in _fields(_REGISTRY[n])]
+        raise ValueError(f"{name} takes no weights file; weights= works for "
+                         f"{', '.join(takes)}.")
     if unknown:
         raise ValueError(f"{name} has no field {', '.join(map(repr, unknown))}; its fields are "
                          f"{', '.join(sorted(fields))}.")
     _check_fields(name, **kwargs)
+    if kwargs.get("weights") is not None:
+        kwargs["weights"] = _weights_file(name, kwargs["weights"])
     return factory(**kwargs)
+
+
+def _fields(factory) -> set[str]:
+    """The fields a registered model accepts."""
+    return {f.name for f in dataclasses.fields(getattr(factory, "func", factory))
+            if f.init and f.name not in ("parent", "name")}
+
+
+def _weights_file(name: str, weights) -> str:
+    """The weights file as a string (models are hashable), refused when it is not a file."""
+    try:
+        path = os.fspath(weights)
+    except TypeError:
+        path = None
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ValueError(f"{name}: weights must be None or the path of a weights file "
+                         f"({' or '.join(WEIGHT_FILES)}), got {weights!r}"
+                         f"{' (no such file)' if isinstance(path, str) else ''}.")
+    return path
 
 
 def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
@@ -116,4 +142,4 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 __all__ = ["AlexNet", "CNN4", "LeNet5", "ResNet", "VGG", "check_input", "create", "layer_names",
-           "names"]
+           "load_weights", "names"]

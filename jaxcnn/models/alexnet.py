@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 
 from jaxcnn.layers import Activation, AdaptiveAvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
-from jaxcnn.models.base import (ActivationRecorder, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
 # (name, features, kernel, stride, padding) of the convolutions, in order.
@@ -24,7 +24,7 @@ POOL_AFTER = {"conv1": "pool1", "conv2": "pool2", "conv5": "pool5"}
 POOLED_SIZE = 6  # torchvision's AdaptiveAvgPool2d((6, 6))
 
 
-class AlexNet(nn.Module):
+class AlexNet(Pretrainable, nn.Module):
     """torchvision's AlexNet.
 
     Attributes:
@@ -35,6 +35,8 @@ class AlexNet(nn.Module):
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
       axis_name: device axis the batch is split over (pmap), so dropout draws the same
         per-example masks as on one device.
+      weights: a weights file whose variables `init` returns (see `models.load_weights`);
+        None for a random initialization.
     """
 
     num_classes: int = 1000
@@ -43,6 +45,7 @@ class AlexNet(nn.Module):
     dropout_rate: float = 0.5
     dtype: Any = None
     axis_name: str | None = None
+    weights: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""

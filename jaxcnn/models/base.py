@@ -149,3 +149,23 @@ class ActivationRecorder:
     def result(self, logits: jax.Array):
         """Returns `logits`, or `(logits, activations)` when recording."""
         return (logits, self.activations) if self.enabled else logits
+
+
+class Pretrainable:
+    """Mixin of zoo models with a `weights` field (a weights file, or None for random).
+
+    `init` returns the variables read from `weights` in place of the random ones, so
+    `fit`, `jaxcnn train --weights`, `visualize` and any user's own `model.init` start from
+    them with no other change; the model itself stays a stateless Flax module.
+    """
+
+    def init(self, rngs, *args, **kwargs):
+        """`nn.Module.init`, then the variables of `self.weights` when it is set."""
+        variables = super().init(rngs, *args, **kwargs)
+        if self.weights is None:
+            return variables
+        # Imported here: the converters import the model families, which import this.
+        from jaxcnn.models.convert import load_weights
+
+        return {**variables, **load_weights(self, self.weights)}
+

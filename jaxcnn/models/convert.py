@@ -7,7 +7,8 @@ Contract:
   * `load_keras_weights(model, path)` reads a Keras HDF5 weights file (`save_weights` /
     the keras.applications downloads, layer groups holding `kernel:0`, `bias:0`, ...) for
     VGG-16/19 and ResNet-50 (built with `stride_in_1x1=True`, Keras' block layout).
-  * Both return `{"params": ..., "batch_stats": ...}` for `model.apply`. Layouts are
+  * `load_weights(model, source)` picks one of the two by the file type.
+  * All return `{"params": ..., "batch_stats": ...}` for `model.apply`. Layouts are
     converted at the edge: OIHW -> HWIO, Linear (out, in) -> (in, out), the NCHW flatten
     order of the first dense layer -> NHWC, Keras conv biases folded into the following
     BatchNorm. Every model variable must be found with its exact shape and every file
@@ -280,3 +281,37 @@ def load_keras_weights(model: nn.Module, path: str | os.PathLike) -> dict:
       ValueError: for a missing, unused or wrongly shaped weight, naming the key.
     """
     return _assemble(model, lambda: read_keras_h5(path), _keras_rules)
+
+
+WEIGHT_FILES = (".h5 (Keras)", ".safetensors or .npz (torchvision names)")
+
+
+def load_weights(model: nn.Module, source) -> dict:
+    """Reads a weights file for `model`: Keras `.h5`, or torchvision-named `.safetensors` /
+    `.npz` (or a mapping of arrays with those names).
+
+    Args:
+      model: a `VGG`, `AlexNet` or `ResNet` (its own `weights` field is not used).
+      source: a file path or a mapping of arrays.
+
+    Returns:
+      {"params": ..., "batch_stats": ...}.
+
+    Raises:
+      ValueError: a missing file, another file type, or weights of another architecture.
+    """
+    if getattr(model, "weights", None) is not None:
+        model = model.clone(weights=None)  # the converters call model.init for the shapes
+    if isinstance(source, Mapping):
+        return load_torch_weights(model, source)
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise ValueError(f"weights file {path!r} does not exist; pass the path of a "
+                         f"{' or '.join(WEIGHT_FILES)} file.")
+    if path.endswith(".h5"):
+        return load_keras_weights(model, path)
+    if path.endswith((".safetensors", ".npz")):
+        return load_torch_weights(model, path)
+    raise ValueError(f"weights file {path!r}: expected {' or '.join(WEIGHT_FILES)}; PyTorch "
+                     "pickles (.pt/.pth) are refused because loading them can run code.")
+

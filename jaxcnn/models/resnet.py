@@ -23,7 +23,7 @@ import flax.linen as nn
 
 from jaxcnn import ops
 from jaxcnn.layers import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D
-from jaxcnn.models.base import (ActivationRecorder, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
 STEMS = ("imagenet", "cifar")
@@ -93,7 +93,7 @@ class Bottleneck(nn.Module):
         return ops.materialize(relu(y + x))  # kept in memory, as in BasicBlock
 
 
-class ResNet(nn.Module):
+class ResNet(Pretrainable, nn.Module):
     """A residual network.
 
     Attributes:
@@ -106,6 +106,8 @@ class ResNet(nn.Module):
       input_shape: (H, W, C) used to initialize and summarize; any H, W is accepted.
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
       axis_name: device axis over which BatchNorm averages batch statistics (pmap).
+      weights: a weights file whose variables `init` returns (see `models.load_weights`);
+        None for a random initialization.
     """
 
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
@@ -117,6 +119,7 @@ class ResNet(nn.Module):
     input_shape: Sequence[int] = (224, 224, 3)
     dtype: Any = None
     axis_name: str | None = None
+    weights: str | None = None
 
     def _stem_layers(self) -> SpatialLayers:
         if self.stem == "cifar":

@@ -20,7 +20,7 @@ import flax.linen as nn
 
 from jaxcnn.layers import (Activation, AdaptiveAvgPool2D, BatchNorm, Conv2D, Dense, Dropout,
                            Flatten, MaxPool2D)
-from jaxcnn.models.base import (ActivationRecorder, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
 # Number of 3x3 convolutions in each of the five blocks, per depth.
@@ -30,7 +30,7 @@ WIDTHS = (64, 128, 256, 512, 512)
 POOLED_SIZE = 7  # torchvision's AdaptiveAvgPool2d((7, 7)): 224 / 2**5
 
 
-class VGG(nn.Module):
+class VGG(Pretrainable, nn.Module):
     """VGG of the given depth.
 
     Attributes:
@@ -44,6 +44,8 @@ class VGG(nn.Module):
       dtype: computation dtype (float32 or bfloat16); parameters stay float32.
       axis_name: device axis the batch is split over (pmap): BatchNorm averages its
         statistics over it and dropout draws the same per-example masks as on one device.
+      weights: a weights file whose variables `init` returns (see `models.load_weights`);
+        None for a random initialization.
     """
 
     depth: int = 16
@@ -55,6 +57,7 @@ class VGG(nn.Module):
     dropout_rate: float = 0.5
     dtype: Any = None
     axis_name: str | None = None
+    weights: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""

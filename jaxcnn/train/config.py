@@ -23,6 +23,9 @@ class TrainConfig:
 
     model: str = _field("lenet5", "model name (jaxcnn.models.names())")
     dataset: str = _field("digits", "dataset name (jaxcnn.data.names())")
+    weights: str | None = _field(
+        None, "weights file to start from: Keras .h5, or torchvision-named .safetensors / "
+              ".npz (vgg, resnet and alexnet models)")
     epochs: int = _field(30, "passes over the training set")
     batch_size: int = _field(32, "global examples per step, split over the devices")
     optimizer: str = _field("adam", "sgd, momentum, nesterov, adam, adamw, rmsprop or adagrad")

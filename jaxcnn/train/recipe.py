@@ -20,7 +20,7 @@ from jaxcnn.train.config import TrainConfig, default_workdir
 from jaxcnn.train.fit import fit
 
 # Fields that choose what is trained, or how it is shown, rather than options of `fit`.
-_NOT_FIT_OPTIONS = ("model", "dataset", "quiet", "random_shift", "offline")
+_NOT_FIT_OPTIONS = ("model", "dataset", "weights", "quiet", "random_shift", "offline")
 
 
 def augmentation(config: TrainConfig):
@@ -51,12 +51,13 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
     augment_batch = augmentation(config)
     if config.workdir is None:
         config = dataclasses.replace(config, workdir=default_workdir(config.model, config.dataset))
-    model = models.create(config.model)
+    weights = {"weights": config.weights} if config.weights is not None else {}
+    model = models.create(config.model, **weights)  # checks the settings before any loading
     size = tuple(model.input_shape[:2])
     train_data = data.load(config.dataset, "train", image_size=size, download=not config.offline)
     test_data = data.load(config.dataset, "test", image_size=size, download=not config.offline)
     model = models.create(config.model, num_classes=train_data.num_classes,
-                          input_shape=train_data.image_shape)
+                          input_shape=train_data.image_shape, **weights)
     options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
                if f.name not in _NOT_FIT_OPTIONS}
     run_dir = RunDir(config.workdir)

@@ -72,7 +72,10 @@ def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int,
     """
     shape = tuple(input_shape or model.input_shape)
     init_key, run_key = jax.random.split(jax.random.key(seed))
-    variables = _init(model, init_key, shape)
+    if getattr(model, "weights", None) is None:
+        variables = _init(model, init_key, shape)
+    else:  # compiled, the init would carry the whole weights file as constants
+        variables = model.init(init_key, jnp.zeros((1, *shape), jnp.float32), train=False)
     state = TrainState.create(apply_fn=ModelApply(model), params=variables["params"], tx=tx,
                               batch_stats=variables.get("batch_stats", {}), key=run_key)
     # A strongly typed step, as a restored checkpoint has, so both compile to one program.
