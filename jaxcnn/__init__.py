@@ -5,7 +5,7 @@ Pure-function ops (`jaxcnn.ops`), Flax linen layers (`jaxcnn.layers`), a model z
 files of a run (`jaxcnn.runs`), looking inside (`jaxcnn.viz`), and `jaxcnn.jit`: `jax.jit` with the XLA options jaxcnn
 compiles its own steps with (`jaxcnn.compiler`).
 """
-from jaxcnn import compiler, data, layers, models, ops, runs, train, viz
+from jaxcnn import compiler, data, download, layers, models, ops, runs, train, viz
 from jaxcnn.compiler import jit
 from jaxcnn.models.receptive import receptive_field
 from jaxcnn.models.summary import summary
@@ -13,5 +13,5 @@ from jaxcnn.train import fit
 
 __version__ = "0.1.0"
 
-__all__ = ["compiler", "data", "fit", "jit", "layers", "models", "ops", "receptive_field", "runs",
+__all__ = ["compiler", "data", "download", "fit", "jit", "layers", "models", "ops", "receptive_field", "runs",
            "summary", "train", "viz", "__version__"]

@@ -19,7 +19,6 @@ arguments, so a changed folder is decoded again. A held-out set is taken with
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
 import warnings
 
@@ -27,14 +26,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from jaxcnn.data.arrays import ArrayDataset, from_arrays
+from jaxcnn.download import cache_root
 
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
 
 
 def default_cache_dir() -> pathlib.Path:
-    """Where jaxcnn keeps decoded folders: `$JAXCNN_CACHE`, else `~/.cache/jaxcnn`."""
-    root = os.environ.get("JAXCNN_CACHE") or pathlib.Path.home() / ".cache" / "jaxcnn"
-    return pathlib.Path(root) / "folders"
+    """Where jaxcnn keeps decoded folders: `folders/` under `jaxcnn.download.cache_root()`."""
+    return cache_root() / "folders"
 
 
 def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, int] | None = None,
