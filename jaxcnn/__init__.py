@@ -13,5 +13,5 @@ from jaxcnn.train import fit
 
 __version__ = "0.1.0"
 
-__all__ = ["compiler", "data", "download", "fit", "jit", "layers", "models", "ops", "receptive_field", "runs",
-           "summary", "train", "viz", "__version__"]
+__all__ = ["compiler", "data", "download", "fit", "jit", "layers", "models", "ops",
+           "receptive_field", "runs", "summary", "train", "viz", "__version__"]

@@ -78,10 +78,14 @@ def test_a_truncated_checkpoint_is_one_warning_line(tmp_path):
             path.write_bytes(path.read_bytes()[:10])
     result = _jaxcnn("train", "--epochs", "3", "--extend", *quick, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
-        f"jaxcnn train: warning: checkpoint step {newest.name} in {newest.parent} is corrupt or "
-        f"incomplete ({result.stderr.split('incomplete (', 1)[1].split('); ')[0]}); trying the "
-        "previous one (the bad one is deleted once another is restored)."]
+    # One line about the damaged step, and no traceback (other libraries' log lines, which
+    # some machines print, are not this test's business).
+    about = [line for line in result.stderr.splitlines() if "checkpoint step" in line]
+    assert len(about) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert about[0].startswith(f"jaxcnn train: warning: checkpoint step {newest.name} in "
+                               f"{newest.parent} is corrupt or incomplete (")
+    assert about[0].endswith("); trying the previous one (the bad one is deleted once another "
+                             "is restored).")
 
 
 @pytest.mark.slow
