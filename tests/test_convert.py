@@ -301,3 +301,33 @@ def test_keras1_weight_names_load(tmp_path):
             group.create_dataset(f"{name}_W_1:0", data=np.asarray(params["kernel"]))
             group.create_dataset(f"{name}_b_1:0", data=np.asarray(params["bias"]))
     jax.tree.map(np.testing.assert_array_equal, load_keras_weights(model, path), variables)
+
+
+def write_keras3_weights(path, variables):
+    """The layout Keras 3's `save_weights("x.weights.h5")` writes for a VGG (seen with Keras
+    3.15 and keras.applications.VGG16): groups named by class and creation order, which
+    h5py lists alphabetically ("conv2d_10" before "conv2d_2"), weights under vars/0, vars/1."""
+    params = variables["params"]
+    convs = [n for n in params if n.startswith("block")]
+    denses = ["fc1", "fc2", "logits"]
+    with h5py.File(path, "w") as f:
+        layers = f.create_group("layers")
+        f.create_group("vars")
+        for kind, names in (("conv2d", convs), ("dense", denses)):
+            for i, name in enumerate(names):
+                weights = layers.create_group((kind if i == 0 else f"{kind}_{i}") + "/vars")
+                weights.create_dataset("0", data=np.asarray(params[name]["kernel"]))
+                weights.create_dataset("1", data=np.asarray(params[name]["bias"]))
+        for name in ("flatten", "input_layer", "max_pooling2d"):
+            layers.create_group(name).create_group("vars")
+
+
+def test_keras3_weights_h5_loads_by_layer_order(tmp_path):
+    model = models.create("vgg16", input_shape=(32, 32, 3), **TINY_VGG)
+    variables = numpy_variables(model, seed=4)
+    write_keras3_weights(tmp_path / "vgg16.weights.h5", variables)
+    loaded = load_keras_weights(model, tmp_path / "vgg16.weights.h5")
+    jax.tree.map(np.testing.assert_array_equal, loaded, variables)
+    vgg19 = models.create("vgg19", input_shape=(32, 32, 3), **TINY_VGG)
+    with pytest.raises(ValueError, match="holds 13 conv2d layers, but VGG-19 has 16"):
+        load_keras_weights(vgg19, tmp_path / "vgg16.weights.h5")

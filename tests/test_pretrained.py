@@ -58,7 +58,7 @@ def test_bad_weights_are_refused(tmp_path, keras_file):
                                          "alexnet, resnet18"):
         models.create("lenet5", weights=keras_file[0])
     (tmp_path / "model.pth").write_bytes(b"pickle")
-    with pytest.raises(ValueError, match=r"expected \.h5 \(Keras\).*pickles"):
+    with pytest.raises(ValueError, match=r"expected \.h5 / \.weights\.h5 \(Keras\).*pickles"):
         models.load_weights(models.create("vgg16", **TINY_VGG), tmp_path / "model.pth")
     with pytest.raises(ValueError, match="does not exist"):
         models.load_weights(models.create("vgg16", **TINY_VGG), tmp_path / "none.h5")
