@@ -130,6 +130,10 @@ def test_a_bad_workdir_is_refused_naming_the_path(tmp_path):
     runs.RunDir(tmp_path).check_free_space(1)
     with pytest.raises(ValueError, match=r"cannot write to '/proc/jaxcnn-run' \("):
         runs.RunDir("/proc/jaxcnn-run").prepare()  # refused even to root
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoints").write_text("a file where the checkpoints go")
+    with pytest.raises(ValueError, match=r"cannot write to '.*run/checkpoints' \("):
+        runs.RunDir(tmp_path / "run").prepare()  # the workdir is writable, its checkpoints not
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission")

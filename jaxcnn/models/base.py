@@ -160,12 +160,12 @@ class Pretrainable:
     """
 
     def init(self, rngs, *args, **kwargs):
-        """`nn.Module.init`, then the variables of `self.weights` when it is set."""
-        variables = super().init(rngs, *args, **kwargs)
+        """`nn.Module.init`, or the variables of `self.weights` when it is set (no random
+        initialization is computed only to be replaced)."""
         if self.weights is None:
-            return variables
+            return super().init(rngs, *args, **kwargs)
         # Imported here: the converters import the model families, which import this.
         from jaxcnn.models.convert import load_weights
 
-        return {**variables, **load_weights(self, self.weights)}
+        return load_weights(self, self.weights)
 

@@ -164,29 +164,27 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     lr = schedule_for(updates)
     tx = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm,
                         accumulate_steps=accumulate_steps)
-    run_dir = RunDir(workdir) if workdir is not None else None
-    writer = run_dir is not None and jax.process_index() == 0
-    if writer:
-        run_dir.prepare()  # a bad workdir fails here, before anything is compiled
-    state = create_state(model, tx, seed)
-    if writer:  # room for the kept checkpoints plus the one being written
-        arrays = jax.tree.leaves((state.params, state.batch_stats, state.opt_state))
-        run_dir.check_free_space((keep_checkpoints + 1) * sum(x.nbytes for x in arrays))
-    expected = fingerprint(type(model).__name__, state)
-    state = parallel.place_state(state)
     # What makes a rerun the same run (and lets it continue); strategy, checkpointing and
     # display may change between the two.
     settings = {"train_data": train_data.name, "train_examples": len(train_data),
                 "epochs": epochs, "updates": updates, "batch_size": batch_size,
-                "optimizer": optimizer if isinstance(optimizer, str) else "an Optax transformation",
+                "optimizer": optimizer if isinstance(optimizer, str) else "an Optax object",
                 "learning_rate": learning_rate, "schedule": schedule,
                 "warmup_steps": warmup_steps, "weight_decay": weight_decay,
                 "clip_norm": clip_norm, "accumulate_steps": accumulate_steps, "loss": loss,
                 "label_smoothing": label_smoothing, "precision": precision, "seed": seed,
                 "augment": describe_augment(augment)}
+    run_dir = RunDir(workdir) if workdir is not None else None
+    writer = run_dir is not None and jax.process_index() == 0
     with contextlib.ExitStack() as held:
-        if writer:
-            held.enter_context(run_dir.lock())  # before anything is written
+        if writer:  # a bad or busy workdir fails here, before anything is compiled
+            held.enter_context(run_dir.lock())
+        state = create_state(model, tx, seed)
+        if writer:  # room for the kept checkpoints plus the one being written
+            arrays = jax.tree.leaves((state.params, state.batch_stats, state.opt_state))
+            run_dir.check_free_space((keep_checkpoints + 1) * sum(x.nbytes for x in arrays))
+        expected = fingerprint(type(model).__name__, state)
+        state = parallel.place_state(state)
         checkpoints = Checkpoints(run_dir.checkpoints, keep_checkpoints) if run_dir else None
         state, meta = starting_point(
             run_dir, checkpoints, parallel, state, expected, settings, resume=resume,
