@@ -1,13 +1,18 @@
-"""models.create(name, weights=FILE): init returns the file's variables, fit starts from them."""
+"""models.create(name, weights=...): init returns the weights' variables, fit starts from them;
+"imagenet" and WeightsSource files come through a loopback mirror, checked; preprocessing."""
+import hashlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from loopback import QuietHandler, serve_folder
 from test_convert import TINY_VGG, numpy_variables, write_keras_h5
 
 import jaxcnn
 from jaxcnn import cli, data, models, train
+from jaxcnn.models.preprocessing import preprocess
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +56,14 @@ def test_fit_and_create_state_start_from_the_weights(keras_file):
 
 
 def test_bad_weights_are_refused(tmp_path, keras_file):
-    with pytest.raises(ValueError, match=r"weights must be None or the path of a weights file.*"
-                                         r"'imagenet' \(no such file\)"):
-        models.create("vgg16", weights="imagenet")
+    with pytest.raises(ValueError, match=r"weights must be None, 'imagenet', a WeightsSource or "
+                                         r"the path of a weights file.*'imagnet' \(no such file\)"):
+        models.create("vgg16", weights="imagnet")
+    with pytest.raises(ValueError, match="vgg11 has no official ImageNet weights in jaxcnn; "
+                                         "weights='imagenet' works for resnet50, vgg16, vgg19"):
+        models.create("vgg11", weights="imagenet")
+    with pytest.raises(ValueError, match="resnet50: these weights need stride_in_1x1=True"):
+        models.create("resnet50", weights="imagenet", stride_in_1x1=False)  # before any download
     with pytest.raises(ValueError, match="lenet5 takes no weights file; weights= works for "
                                          "alexnet, resnet18"):
         models.create("lenet5", weights=keras_file[0])
@@ -71,4 +81,102 @@ def test_bad_weights_are_refused(tmp_path, keras_file):
 def test_train_refuses_a_missing_weights_file(tmp_path, capsys):
     assert cli.main(["train", "--model", "vgg11", "--weights", str(tmp_path / "no.h5"),
                             "--workdir", str(tmp_path / "run")]) == 2
-    assert "weights must be None or the path of a weights file" in capsys.readouterr().err
+    assert "weights must be None, 'imagenet', a WeightsSource or the path" in capsys.readouterr().err
+
+
+# ------------------------------------------------- weights="imagenet" and WeightsSource
+def caffe_reference(images):
+    """keras.applications' caffe preprocessing in NumPy: 0-255 scale, BGR, ImageNet mean off."""
+    return images[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68], np.float32)
+
+
+@pytest.fixture()
+def mirror(tmp_path, monkeypatch, keras_file):
+    """A loopback mirror serving the tiny VGG-16 file under two names, and a fresh cache."""
+    served = tmp_path / "served"
+    served.mkdir()
+    content = keras_file[0].read_bytes()
+    for name in ("vgg16_tiny.h5", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"):
+        (served / name).write_bytes(content)
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    with serve_folder(served) as url:
+        monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
+        yield "sha256:" + hashlib.sha256(content).hexdigest(), tmp_path / "cache" / "weights"
+
+
+def test_a_weights_source_loads_through_the_mirror_like_the_file(mirror, keras_file):
+    sha256, cache = mirror
+    source = models.WeightsSource("https://example.org/v1/vgg16_tiny.h5", sha256, "caffe")
+    model = models.create("vgg16", input_shape=(32, 32, 3), weights=source, **TINY_VGG)
+    assert model.weights == str(cache / "vgg16_tiny.h5") and model.preprocessing == "caffe"
+    assert QuietHandler.requests == ["/vgg16_tiny.h5"]
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    jax.tree.map(np.testing.assert_array_equal, variables, keras_file[1])
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    plain = models.create("vgg16", input_shape=(32, 32, 3), **TINY_VGG)  # no preprocessing
+    np.testing.assert_allclose(model.apply(variables, images),
+                               plain.apply(keras_file[1], caffe_reference(images)),
+                               rtol=1e-5, atol=1e-4)
+    models.create("vgg16", input_shape=(32, 32, 3), weights=source, **TINY_VGG)
+    assert len(QuietHandler.requests) == 1  # the second model reads the cache
+
+
+def test_imagenet_weights_are_checked_against_the_published_hash(mirror):
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1:\d+/vgg16_weights_tf_dim_ordering_"
+                                         r"tf_kernels\.h5: the downloaded file is not the "
+                                         r"published one.*64373286793e3c8b2b4e3219cbf3544b"):
+        models.create("vgg16", weights="imagenet")
+    assert not mirror[1].exists() or not list(mirror[1].iterdir())  # nothing half-written left
+
+
+def test_preprocessing_matches_keras_and_torchvision_by_hand():
+    red = np.zeros((1, 1, 1, 3), np.float32)
+    red[..., 0] = 1.0  # pure red: BGR (0, 0, 255) minus the BGR mean
+    np.testing.assert_allclose(preprocess(red, "caffe")[0, 0, 0], [-103.939, -116.779, 131.32],
+                               rtol=1e-6)
+    gray = np.full((1, 1, 1, 3), 0.5, np.float32)
+    np.testing.assert_allclose(preprocess(gray, "torch")[0, 0, 0],
+                               [(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225],
+                               rtol=1e-6)
+    assert preprocess(gray.astype(jnp.bfloat16), "torch").dtype == jnp.bfloat16
+    assert preprocess(gray, None) is gray
+    with pytest.raises(ValueError, match="for RGB images"):
+        preprocess(np.zeros((1, 4, 4, 1), np.float32), "caffe")
+    with pytest.raises(ValueError, match="preprocessing must be None or one of 'caffe', 'torch'"):
+        models.create("vgg16", preprocessing="bgr")
+
+
+def test_a_local_file_brings_its_preprocessing_unless_told_otherwise(keras_file, tmp_path):
+    path = keras_file[0]
+    assert models.create("vgg16", weights=path, **TINY_VGG).preprocessing == "caffe"
+    assert models.create("vgg16", weights=path, preprocessing=None,
+                         **TINY_VGG).preprocessing is None
+    np.savez(tmp_path / "w.npz", x=np.zeros(1))
+    assert models.create("vgg16", weights=tmp_path / "w.npz", **TINY_VGG).preprocessing == "torch"
+
+
+def test_decode_predictions_names_the_top_imagenet_classes():
+    classes = models.imagenet_classes()
+    assert len(classes) == len({wnid for wnid, _ in classes}) == 1000
+    assert classes[0] == ("n01440764", "tench") and classes[281] == ("n02123045", "tabby")
+    logits = np.random.default_rng(0).normal(size=(3, 1000))
+    decoded = models.decode_predictions(logits, top=3)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    for row, p in zip(decoded, probs):
+        best = np.argsort(-p)[:3]
+        assert [name for _, name, _ in row] == [classes[i][1] for i in best]
+        np.testing.assert_allclose([q for *_, q in row], p[best], rtol=1e-9)
+    with pytest.raises(ValueError, match=r"logits of shape \(batch, 1000\)"):
+        models.decode_predictions(np.zeros((2, 10)))
+
+
+def test_summary_shows_the_preprocessing_without_reading_the_weights(keras_file, tmp_path):
+    model = models.create("vgg16", input_shape=(32, 32, 3), weights=keras_file[0], **TINY_VGG)
+    text = str(jaxcnn.summary(model))
+    assert "Input preprocessing: caffe (RGB->BGR, x255, minus the ImageNet mean" in text
+    assert "preprocessing" not in str(jaxcnn.summary(models.create("vgg16", **TINY_VGG)))
+    moved = tmp_path / "moved.h5"
+    moved.write_bytes(keras_file[0].read_bytes())
+    model = models.create("vgg16", input_shape=(32, 32, 3), weights=moved, **TINY_VGG)
+    moved.unlink()  # the summary does not need the file
+    assert jaxcnn.summary(model).totals["params"] > 0

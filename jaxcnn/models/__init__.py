@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Callable
 
 import flax.linen as nn
@@ -21,8 +20,11 @@ import jax.numpy as jnp
 from jaxcnn.models.alexnet import AlexNet
 from jaxcnn.models.base import check_input
 from jaxcnn.models.cnn4 import CNN4
-from jaxcnn.models.convert import WEIGHT_FILES, load_weights
+from jaxcnn.models.convert import load_weights
+from jaxcnn.models import pretrained
 from jaxcnn.models.lenet import LeNet5
+from jaxcnn.models.preprocessing import check_preprocessing
+from jaxcnn.models.pretrained import IMAGENET, WeightsSource, decode_predictions, imagenet_classes
 from jaxcnn.models.resnet import ResNet
 from jaxcnn.models.vgg import VGG
 from jaxcnn.ops.shapes import is_int
@@ -55,7 +57,10 @@ def create(name: str, **kwargs) -> nn.Module:
 
     Args:
       name: a name from `names()` (case-insensitive).
-      **kwargs: model fields, e.g. `num_classes=10`, `input_shape=(32, 32, 1)`.
+      **kwargs: model fields, e.g. `num_classes=10`, `input_shape=(32, 32, 1)`. Zoo models
+        with a `weights` field take `weights="imagenet"` (the official file, downloaded
+        once), a `WeightsSource` or a local weights file; the model then applies the
+        weights' preprocessing to its [0, 1] input unless `preprocessing=` is given.
 
     Returns:
       An unbound Flax module.
@@ -78,7 +83,9 @@ def create(name: str, **kwargs) -> nn.Module:
                          f"{', '.join(sorted(fields))}.")
     _check_fields(name, **kwargs)
     if kwargs.get("weights") is not None:
-        kwargs["weights"] = _weights_file(name, kwargs["weights"])
+        kwargs["weights"], preprocessing, needed = pretrained.resolve(
+            name.lower(), kwargs["weights"], kwargs)
+        kwargs = {"preprocessing": preprocessing, **kwargs, **needed}
     return factory(**kwargs)
 
 
@@ -88,21 +95,8 @@ def _fields(factory) -> set[str]:
             if f.init and f.name not in ("parent", "name")}
 
 
-def _weights_file(name: str, weights) -> str:
-    """The weights file as a string (models are hashable), refused when it is not a file."""
-    try:
-        path = os.fspath(weights)
-    except TypeError:
-        path = None
-    if not isinstance(path, str) or not os.path.isfile(path):
-        raise ValueError(f"{name}: weights must be None or the path of a weights file "
-                         f"({' or '.join(WEIGHT_FILES)}), got {weights!r}"
-                         f"{' (no such file)' if isinstance(path, str) else ''}.")
-    return path
-
-
 def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
-                  **others) -> None:
+                  preprocessing=None, **others) -> None:
     """Refuses the common fields' values that would only fail later, inside `init`."""
     if not is_int(num_classes) or num_classes < 1:
         raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}.")
@@ -110,6 +104,7 @@ def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
     if shape is None or len(shape) != 3 or not all(is_int(n) and n > 0 for n in shape):
         raise ValueError(f"{name}: input_shape must be (height, width, channels) of positive "
                          f"ints, got {input_shape!r}.")
+    check_preprocessing(preprocessing, name)
     if dtype is not None:
         try:
             ok = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
@@ -141,5 +136,6 @@ def layer_names(model: nn.Module) -> list[str]:
     return order
 
 
-__all__ = ["AlexNet", "CNN4", "LeNet5", "ResNet", "VGG", "check_input", "create", "layer_names",
+__all__ = ["AlexNet", "CNN4", "IMAGENET", "LeNet5", "ResNet", "VGG", "WeightsSource",
+           "check_input", "create", "decode_predictions", "imagenet_classes", "layer_names",
            "load_weights", "names"]

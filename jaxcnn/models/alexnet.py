@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 
 from jaxcnn.layers import Activation, AdaptiveAvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from jaxcnn.models.preprocessing import preprocess
 from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
@@ -37,6 +38,8 @@ class AlexNet(Pretrainable, nn.Module):
         per-example masks as on one device.
       weights: a weights file whose variables `init` returns (see `models.load_weights`);
         None for a random initialization.
+      preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
+        RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
     """
 
     num_classes: int = 1000
@@ -46,6 +49,7 @@ class AlexNet(Pretrainable, nn.Module):
     dtype: Any = None
     axis_name: str | None = None
     weights: str | None = None
+    preprocessing: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -60,6 +64,7 @@ class AlexNet(Pretrainable, nn.Module):
     def __call__(self, x, train: bool = False, capture_activations: bool = False):
         smallest = smallest_input_size(self.spatial_layers())
         check_image_size(x, self.input_shape, smallest, "AlexNet")
+        x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
         relu = Activation("relu")
         for name, features, kernel, stride, pad in CONVS:

@@ -23,6 +23,7 @@ import flax.linen as nn
 
 from jaxcnn import ops
 from jaxcnn.layers import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D
+from jaxcnn.models.preprocessing import preprocess
 from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
@@ -108,6 +109,8 @@ class ResNet(Pretrainable, nn.Module):
       axis_name: device axis over which BatchNorm averages batch statistics (pmap).
       weights: a weights file whose variables `init` returns (see `models.load_weights`);
         None for a random initialization.
+      preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
+        RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
     """
 
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
@@ -120,6 +123,7 @@ class ResNet(Pretrainable, nn.Module):
     dtype: Any = None
     axis_name: str | None = None
     weights: str | None = None
+    preprocessing: str | None = None
 
     def _stem_layers(self) -> SpatialLayers:
         if self.stem == "cifar":
@@ -142,6 +146,7 @@ class ResNet(Pretrainable, nn.Module):
             raise ValueError(f"ResNet stem must be one of {STEMS}, got {self.stem!r}.")
         name = f"ResNet ({self.stem} stem)"
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
+        x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
         kernel, strides, pad = self._stem_layers()[0][1][0]
         x = Conv2D(self.width, kernel, strides, pad, use_bias=False, dtype=self.dtype,

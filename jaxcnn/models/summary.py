@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxcnn import ops
 from jaxcnn.layers import Conv2D, Dense
+from jaxcnn.models.preprocessing import PREPROCESSING
 
 
 class LayerRow(NamedTuple):
@@ -41,12 +42,14 @@ class Summary:
       rows: one `LayerRow` per named layer, in network order.
       totals: params, trainable_params, non_trainable_params, flops (per image) and
         param_bytes (memory of all variables in their storage dtype).
+      preprocessing: the input preprocessing the model applies first (None: none).
     """
 
     model_name: str
     input_shape: tuple[int, ...]
     rows: list[LayerRow]
     totals: dict[str, int]
+    preprocessing: str | None = None
 
     def __str__(self) -> str:
         header = ("Layer", "Output shape", "Params", "FLOPs")
@@ -59,7 +62,11 @@ class Summary:
 
         rule = "-" * len(line(header))
         t = self.totals
-        lines = [f"{self.model_name} on input {self.input_shape}", rule, line(header), rule,
+        lines = [f"{self.model_name} on input {self.input_shape}"]
+        if self.preprocessing is not None:
+            lines.append(f"Input preprocessing: {self.preprocessing} "
+                         f"({PREPROCESSING[self.preprocessing]}), applied to [0, 1] RGB")
+        lines += [rule, line(header), rule,
                  *map(line, cells), rule,
                  f"Total params: {t['params']:,}",
                  f"Trainable params: {t['trainable_params']:,}",
@@ -140,6 +147,8 @@ def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summa
     shape = tuple(input_shape or model.input_shape)
     if shape != tuple(model.input_shape):
         model = model.clone(input_shape=shape)
+    if getattr(model, "weights", None) is not None:
+        model = model.clone(weights=None)  # the shapes are the same; the file need not be read
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     rows = _rows(model, variables, x)
@@ -149,4 +158,5 @@ def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summa
     totals = {"params": total, "trainable_params": trainable,
               "non_trainable_params": total - trainable,
               "flops": sum(row.flops for row in rows), "param_bytes": param_bytes}
-    return Summary(type(model).__name__, shape, rows, totals)
+    return Summary(type(model).__name__, shape, rows, totals,
+                   getattr(model, "preprocessing", None))

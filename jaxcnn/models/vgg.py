@@ -20,6 +20,7 @@ import flax.linen as nn
 
 from jaxcnn.layers import (Activation, AdaptiveAvgPool2D, BatchNorm, Conv2D, Dense, Dropout,
                            Flatten, MaxPool2D)
+from jaxcnn.models.preprocessing import preprocess
 from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
                                 smallest_input_size)
 
@@ -46,6 +47,8 @@ class VGG(Pretrainable, nn.Module):
         statistics over it and dropout draws the same per-example masks as on one device.
       weights: a weights file whose variables `init` returns (see `models.load_weights`);
         None for a random initialization.
+      preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
+        RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
     """
 
     depth: int = 16
@@ -58,6 +61,7 @@ class VGG(Pretrainable, nn.Module):
     dtype: Any = None
     axis_name: str | None = None
     weights: str | None = None
+    preprocessing: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -74,6 +78,7 @@ class VGG(Pretrainable, nn.Module):
                              f"{self.depth}.")
         name = f"VGG-{self.depth}{'-BN' if self.batch_norm else ''}"
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
+        x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
         relu = Activation("relu")
         norm = functools.partial(BatchNorm, use_running_average=not train, dtype=self.dtype,

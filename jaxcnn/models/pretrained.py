@@ -1,0 +1,147 @@
+"""Pretrained ImageNet weights: where each file is published, its checksum, its preprocessing.
+
+Contract:
+  * `WeightsSource(url, known_hash, preprocessing, fields)` describes one published weights
+    file, like torchvision's weights enums: `models.create(name, weights=source)` downloads
+    it once (`jaxcnn.download.fetch`: cached, verified, atomic, `JAXCNN_WEIGHTS_MIRROR`)
+    and builds the model with the file's preprocessing and the `fields` its layout needs.
+  * `IMAGENET[name]` is the official source behind `weights="imagenet"`: the
+    keras.applications files for VGG16, VGG19 and ResNet50 (Keras publishes only md5 for
+    them, so md5 is what is checked).
+  * `resolve(name, weights, fields)` turns a `weights` argument into (local file,
+    preprocessing, extra fields) for `models.create`.
+  * `imagenet_classes()` lists the 1,000 ImageNet classes (WordNet id, name) in the order of
+    the networks' outputs; `decode_predictions(logits, top)` names the top classes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+import os
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from jaxcnn import download
+
+KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsSource:
+    """One published weights file.
+
+    Attributes:
+      url: where the file is published (fetched as `<mirror>/<file name>` when
+        `JAXCNN_WEIGHTS_MIRROR` is set).
+      known_hash: "sha256:<hex>", or "md5:<hex>" where only that is published.
+      preprocessing: the input scaling the weights were trained with ("caffe", "torch"),
+        see `models.preprocessing`.
+      fields: model fields the file's layout needs, e.g. (("stride_in_1x1", True),).
+    """
+
+    url: str
+    known_hash: str
+    preprocessing: str | None = None
+    fields: tuple[tuple[str, Any], ...] = ()
+
+
+IMAGENET: dict[str, WeightsSource] = {
+    "vgg16": WeightsSource(
+        KERAS_APPLICATIONS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        "md5:64373286793e3c8b2b4e3219cbf3544b", "caffe"),
+    "vgg19": WeightsSource(
+        KERAS_APPLICATIONS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+        "md5:cbe5617147190e668d6c5d5026f83318", "caffe"),
+    "resnet50": WeightsSource(
+        KERAS_APPLICATIONS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        "md5:2cb95161c43110f7111970584f804107", "caffe", (("stride_in_1x1", True),)),
+}
+
+# The preprocessing of a local file, by its layout: Keras files come from keras.applications
+# style training (caffe), torchvision-named arrays from torchvision's (torch).
+_FILE_PREPROCESSING = {".h5": "caffe", ".safetensors": "torch", ".npz": "torch"}
+
+
+def resolve(name: str, weights, fields: Mapping[str, Any]
+            ) -> tuple[str, str | None, dict[str, Any]]:
+    """The local weights file, its preprocessing and the model fields it needs.
+
+    Args:
+      name: the registered model name (lower case).
+      weights: "imagenet", a `WeightsSource`, or the path of a local weights file.
+      fields: the model fields the user gave (checked against those the file needs).
+
+    Returns:
+      (path, preprocessing, fields to set).
+
+    Raises:
+      ValueError: an unknown `weights` value (naming the valid ones), a missing file, a
+        failed download, or a field that contradicts the file's layout.
+    """
+    if isinstance(weights, str) and weights.lower() == "imagenet":
+        if name not in IMAGENET:
+            raise ValueError(f"{name} has no official ImageNet weights in jaxcnn; "
+                             f"weights='imagenet' works for {', '.join(sorted(IMAGENET))}. "
+                             f"Other weights load from a file: weights='path/to/file'.")
+        weights = IMAGENET[name]
+    if isinstance(weights, WeightsSource):
+        for field, value in weights.fields:
+            if field in fields and fields[field] != value:
+                raise ValueError(f"{name}: these weights need {field}={value!r}, got "
+                                 f"{fields[field]!r}.")
+        path = download.fetch(weights.url, weights.known_hash)
+        return str(path), weights.preprocessing, dict(weights.fields)
+    path = _local_file(name, weights)
+    return path, _FILE_PREPROCESSING.get(os.path.splitext(path)[1]), {}
+
+
+def _local_file(name: str, weights) -> str:
+    """The weights file as a string (models are hashable), refused when it is not a file."""
+    try:
+        path = os.fspath(weights)
+    except TypeError:
+        path = None
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ValueError(f"{name}: weights must be None, 'imagenet', a WeightsSource or the path "
+                         f"of a weights file (.h5, .weights.h5, .safetensors, .npz), got "
+                         f"{weights!r}{' (no such file)' if isinstance(path, str) else ''}.")
+    return path
+
+
+@functools.cache
+def imagenet_classes() -> tuple[tuple[str, str], ...]:
+    """The 1,000 ImageNet-1k classes as (WordNet id, name), in output order.
+
+    Names are torchvision's (unique: the two "crane" and "maillot" classes are told apart).
+    """
+    text = (importlib.resources.files("jaxcnn.models") / "imagenet_classes.tsv").read_text()
+    return tuple(tuple(line.split("\t")) for line in text.splitlines())
+
+
+def decode_predictions(logits: jax.Array, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """Names the most probable ImageNet classes of each example, as keras.applications does.
+
+    Args:
+      logits: (N, 1000) outputs of an ImageNet model.
+      top: how many classes per example.
+
+    Returns:
+      For each example, `top` tuples (WordNet id, class name, probability), most probable
+      first.
+
+    Raises:
+      ValueError: `logits` is not (N, 1000).
+    """
+    logits = np.asarray(logits, np.float64)
+    classes = imagenet_classes()
+    if logits.ndim != 2 or logits.shape[1] != len(classes):
+        raise ValueError(f"decode_predictions expects logits of shape (batch, {len(classes)}), "
+                         f"got {logits.shape}.")
+    top = max(1, min(int(top), len(classes)))
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+    return [[(*classes[i], float(p[i])) for i in row] for p, row in zip(probs, best)]
