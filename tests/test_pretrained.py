@@ -75,7 +75,7 @@ def test_bad_weights_are_refused(tmp_path, keras_file):
     other = models.create("vgg16", input_shape=(32, 32, 3), weights=keras_file[0],
                           **{**TINY_VGG, "num_classes": 7})
     with pytest.raises(ValueError, match="another architecture or number of classes"):
-        other.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+        models.load_weights(other, keras_file[0])  # without a key for a new classifier
 
 
 def test_train_refuses_a_missing_weights_file(tmp_path, capsys):
@@ -126,6 +126,8 @@ def test_imagenet_weights_are_checked_against_the_published_hash(mirror):
                                          r"tf_kernels\.h5: the downloaded file is not the "
                                          r"published one.*64373286793e3c8b2b4e3219cbf3544b"):
         models.create("vgg16", weights="imagenet")
+    with pytest.raises(ValueError, match=r"/vgg16_weights_tf_dim_ordering_tf_kernels_notop\.h5"):
+        models.create("vgg16", weights="imagenet", include_top=False)  # the _notop file
     assert not mirror[1].exists() or not list(mirror[1].iterdir())  # nothing half-written left
 
 
@@ -180,3 +182,60 @@ def test_summary_shows_the_preprocessing_without_reading_the_weights(keras_file,
     model = models.create("vgg16", input_shape=(32, 32, 3), weights=moved, **TINY_VGG)
     moved.unlink()  # the summary does not need the file
     assert jaxcnn.summary(model).totals["params"] > 0
+
+
+# ------------------------------------------------------------------- transfer learning
+def test_another_class_count_gets_a_new_head_from_the_init_key(keras_file):
+    path, expected = keras_file
+    model = models.create("vgg16", input_shape=(32, 32, 3), weights=path,
+                          **{**TINY_VGG, "num_classes": 2})
+    x = jnp.zeros((1, 32, 32, 3))
+    with pytest.warns(UserWarning, match=r"classifier \('predictions/kernel', shape \(32, 5\)\) "
+                                         r"does not fit num_classes=2; it was left out"):
+        got = model.init(jax.random.key(1), x)
+    for layer, params in expected["params"].items():
+        if layer != "logits":
+            jax.tree.map(np.testing.assert_array_equal, got["params"][layer], params)
+    random = model.clone(weights=None).init(jax.random.key(1), x)["params"]["logits"]
+    jax.tree.map(np.testing.assert_array_equal, got["params"]["logits"], random)
+    assert got["params"]["logits"]["kernel"].shape == (32, 2)
+    with pytest.warns(UserWarning):
+        other = model.init(jax.random.key(2), x)["params"]["logits"]["kernel"]
+    assert not np.array_equal(other, got["params"]["logits"]["kernel"])
+
+
+@pytest.mark.parametrize("pooling, shape", [(None, (2, 1, 1, 16)), ("avg", (2, 16)),
+                                            ("max", (2, 16))])
+def test_the_convolutional_base_alone_loads_from_a_file_with_or_without_top(
+        keras_file, tmp_path, pooling, shape):
+    path, expected = keras_file
+    base = models.create("vgg16", input_shape=(32, 32, 3), weights=path, include_top=False,
+                         pooling=pooling, **TINY_VGG)
+    variables = base.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    assert set(variables["params"]) == {n for n in expected["params"] if n.startswith("block")}
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    features = base.apply(variables, images)
+    assert features.shape == shape
+    full = models.create("vgg16", input_shape=(32, 32, 3), weights=path, **TINY_VGG)
+    _, acts = full.apply(expected, images, capture_activations=True)
+    reference = {None: acts["block5_pool"], "avg": acts["block5_pool"].mean(axis=(1, 2)),
+                 "max": acts["block5_pool"].max(axis=(1, 2))}[pooling]
+    np.testing.assert_allclose(features, reference, rtol=1e-6)
+    notop = {name: {k: np.asarray(v) for k, v in p.items()}
+             for name, p in expected["params"].items() if name.startswith("block")}
+    write_keras_h5(tmp_path / "notop.h5", notop)  # the layout of Keras' _notop files
+    jax.tree.map(np.testing.assert_array_equal,
+                 models.load_weights(base, tmp_path / "notop.h5"), variables)
+    with pytest.raises(ValueError, match="weights lack 'fc1/bias'"):
+        models.load_weights(full, tmp_path / "notop.h5")
+
+
+def test_pooling_needs_include_top_false_and_a_large_enough_input():
+    with pytest.raises(ValueError, match="pooling='avg' applies to the convolutional base alone; "
+                                         "pass include_top=False"):
+        models.create("vgg16", pooling="avg")
+    with pytest.raises(ValueError, match="pooling must be None, 'avg' or 'max', got 'mean'"):
+        models.create("resnet18", include_top=False, pooling="mean")
+    base = models.create("vgg16", include_top=False, **TINY_VGG)
+    with pytest.raises(ValueError, match="at least 32x32 pixels"):
+        base.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))

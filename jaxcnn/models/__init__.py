@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.models.alexnet import AlexNet
-from jaxcnn.models.base import check_input
+from jaxcnn.models.base import check_input, check_top
 from jaxcnn.models.cnn4 import CNN4
 from jaxcnn.models.convert import load_weights
 from jaxcnn.models import pretrained
@@ -96,7 +96,7 @@ def _fields(factory) -> set[str]:
 
 
 def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
-                  preprocessing=None, **others) -> None:
+                  preprocessing=None, include_top=True, pooling=None, **others) -> None:
     """Refuses the common fields' values that would only fail later, inside `init`."""
     if not is_int(num_classes) or num_classes < 1:
         raise ValueError(f"{name}: num_classes must be a positive int, got {num_classes!r}.")
@@ -105,6 +105,7 @@ def _check_fields(name: str, num_classes=10, input_shape=(1, 1, 1), dtype=None,
         raise ValueError(f"{name}: input_shape must be (height, width, channels) of positive "
                          f"ints, got {input_shape!r}.")
     check_preprocessing(preprocessing, name)
+    check_top(include_top, pooling, name)
     if dtype is not None:
         try:
             ok = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)

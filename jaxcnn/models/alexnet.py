@@ -15,7 +15,8 @@ import flax.linen as nn
 
 from jaxcnn.layers import Activation, AdaptiveAvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from jaxcnn.models.preprocessing import preprocess
-from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window,
+                                check_image_size, check_top, pool_features,
                                 smallest_input_size)
 
 # (name, features, kernel, stride, padding) of the convolutions, in order.
@@ -40,6 +41,9 @@ class AlexNet(Pretrainable, nn.Module):
         None for a random initialization.
       preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
         RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
+      include_top: False leaves out the classifier (Keras' meaning): the model returns the
+        last feature map, or with `pooling` its global "avg" / "max" pool (N, C).
+      pooling: None, "avg" or "max"; only with include_top=False.
     """
 
     num_classes: int = 1000
@@ -50,6 +54,8 @@ class AlexNet(Pretrainable, nn.Module):
     axis_name: str | None = None
     weights: str | None = None
     preprocessing: str | None = None
+    include_top: bool = True
+    pooling: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -63,6 +69,7 @@ class AlexNet(Pretrainable, nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False, capture_activations: bool = False):
         smallest = smallest_input_size(self.spatial_layers())
+        check_top(self.include_top, self.pooling, "AlexNet")
         check_image_size(x, self.input_shape, smallest, "AlexNet")
         x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
@@ -73,6 +80,8 @@ class AlexNet(Pretrainable, nn.Module):
             x = keep(name, relu(conv(x)))
             if name in POOL_AFTER:
                 x = keep(POOL_AFTER[name], MaxPool2D(3, strides=2)(x))
+        if not self.include_top:
+            return keep.result(pool_features(x, self.pooling, keep))
         x = AdaptiveAvgPool2D(POOLED_SIZE)(x)
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):

@@ -24,6 +24,8 @@ from typing import Iterator, Mapping, NamedTuple, Sequence
 
 import jax
 
+from jaxcnn.layers import GlobalAvgPool2D, GlobalMaxPool2D
+
 # Trace-time only: set by `offset_activations` around a traced call, read by the recorder.
 _OFFSETS: contextvars.ContextVar[Mapping[str, jax.Array]] = contextvars.ContextVar(
     "jaxcnn_activation_offsets", default={})
@@ -124,6 +126,32 @@ def check_image_size(x: jax.Array, input_shape: Sequence[int], min_size: int,
             f"or larger.")
 
 
+POOLINGS = (None, "avg", "max")
+
+
+def check_top(include_top: bool, pooling: str | None, model_name: str) -> None:
+    """Refuses a `pooling` that is unknown, or given to a model that keeps its classifier.
+
+    Raises:
+      ValueError: naming the accepted values.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"{model_name}: pooling must be None, 'avg' or 'max', got {pooling!r}.")
+    if include_top and pooling is not None:
+        raise ValueError(f"{model_name}: pooling={pooling!r} applies to the convolutional base "
+                         f"alone; pass include_top=False with it (Keras' meaning).")
+
+
+def pool_features(x: jax.Array, pooling: str | None, keep: "ActivationRecorder") -> jax.Array:
+    """The output of a model built with include_top=False: the last feature map (N, H, W, C),
+    or its global average ("avg") or maximum ("max") over H and W, (N, C)."""
+    if pooling == "avg":
+        return keep("avgpool", GlobalAvgPool2D()(x))
+    if pooling == "max":
+        return keep("maxpool", GlobalMaxPool2D()(x))
+    return x
+
+
 class ActivationRecorder:
     """Collects named activations during one forward pass, in call order.
 
@@ -161,11 +189,13 @@ class Pretrainable:
 
     def init(self, rngs, *args, **kwargs):
         """`nn.Module.init`, or the variables of `self.weights` when it is set (no random
-        initialization is computed only to be replaced)."""
+        initialization is computed only to be replaced). Where the file's classifier has
+        another number of classes, a new one is initialized from `rngs` (with a warning)."""
         if self.weights is None:
             return super().init(rngs, *args, **kwargs)
         # Imported here: the converters import the model families, which import this.
         from jaxcnn.models.convert import load_weights
 
-        return load_weights(self, self.weights)
+        key = rngs["params"] if isinstance(rngs, dict) else rngs
+        return load_weights(self, self.weights, key)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Callable, Mapping
 
 import flax.linen as nn
@@ -219,43 +220,78 @@ def _keras_resnet_rule(path: Path) -> Rule:
     return (f"{layer}/{leaf}",), np.asarray
 
 
+HEAD = "logits"  # the classifier module of every zoo model ("predictions" in Keras)
+# File keys of the layers that include_top=False leaves out, per naming.
+_TOP_KEYS = {"keras": ("fc1/", "fc2/", "predictions/"), "torch": ("classifier.", "fc.")}
+
+
 def _assemble(model: nn.Module, read: Callable[[], Mapping[str, np.ndarray]], rules_fn,
-              ignored=()) -> dict:
-    """Builds the model's variables from `read()` following `rules_fn(model, paths)`."""
+              naming: str, key: jax.Array | None = None, ignored=()) -> dict:
+    """Builds the model's variables from `read()` following `rules_fn(model, paths)`.
+
+    A file classifier whose shape does not fit the model (another number of classes) is an
+    error, unless `key` is given: then it is left out, a new one is initialized from `key`
+    (as `model.init(key, ...)` would), and a warning says so.
+    """
+    if getattr(model, "weights", None) is not None:
+        model = model.clone(weights=None)  # its init would read the file again
     shape = (1, *model.input_shape)
     targets = traverse_util.flatten_dict(
         jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(shape, jnp.float32)))
     rules = rules_fn(model, list(targets))  # refuses an unsupported model before reading
     arrays = read()
-    used, values = set(), {}
+    if not model.include_top:
+        ignored_prefixes = _TOP_KEYS[naming]
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(ignored_prefixes)}
+    used, values, other_head = set(), {}, None
     for path, target in targets.items():
         keys, convert = rules[path]
         missing = [k for k in keys if k not in arrays]
         if missing:
             raise ValueError(f"weights lack {missing[0]!r}, needed for {'/'.join(path)} of shape "
                              f"{tuple(target.shape)}; are they for another architecture?")
+        used.update(keys)
         value = np.asarray(convert(*(arrays[k] for k in keys)), np.float32)
         if value.shape != tuple(target.shape):
+            if key is not None and path[1] == HEAD:
+                other_head = (keys[0], arrays[keys[0]].shape)
+                continue
             raise ValueError(
                 f"weight {keys[0]!r} has shape {tuple(arrays[keys[0]].shape)} (converted: "
                 f"{value.shape}) but {'/'.join(path)} needs shape {tuple(target.shape)}; "
                 f"the weights belong to another architecture or number of classes.")
         values[path] = jnp.asarray(value, target.dtype)
-        used.update(keys)
     unused = sorted(k for k in arrays if k not in used and not k.endswith(ignored))
     if unused:
         raise ValueError(f"{len(unused)} weights have no place in {type(model).__name__}, e.g. "
                          f"{unused[:3]}; are they for another architecture or depth?")
+    if other_head is not None:
+        values = {p: v for p, v in values.items() if p[1] != HEAD}
+        values.update(_new_head(model, key))
+        warnings.warn(f"{type(model).__name__}: the weights' classifier ({other_head[0]!r}, "
+                      f"shape {other_head[1]}) does not fit num_classes={model.num_classes}; "
+                      f"it was left out and a new {HEAD!r} layer initialized from the init key.",
+                      stacklevel=3)
     return traverse_util.unflatten_dict(values)
 
 
-def load_torch_weights(model: nn.Module, source) -> dict:
+def _new_head(model: nn.Module, key: jax.Array) -> dict[Path, jax.Array]:
+    """The classifier variables `model.init(key, ...)` gives, without the other layers' cost:
+    compiled, XLA drops every computation the head does not need."""
+    x = jnp.zeros((1, *model.input_shape), jnp.float32)
+    head = jax.jit(lambda k: model.init(k, x)["params"][HEAD])(key)
+    return {("params", HEAD, leaf): value for leaf, value in head.items()}
+
+
+def load_torch_weights(model: nn.Module, source, key: jax.Array | None = None) -> dict:
     """Converts a torchvision-named PyTorch `state_dict` into variables of `model`.
 
     Args:
       model: a `VGG`, `AlexNet` or `ResNet` built with the same depth, widths and classes.
       source: `.npz` / `.safetensors` path or dict of NumPy arrays (e.g.
         `{k: v.numpy() for k, v in torch_model.state_dict().items()}`).
+      key: where the file's classifier does not fit `model.num_classes`, a new one is
+        initialized from this key (and a warning says so); None: such a file is refused.
 
     Returns:
       {"params": ..., "batch_stats": ...} (no batch_stats for models without BatchNorm).
@@ -264,7 +300,8 @@ def load_torch_weights(model: nn.Module, source) -> dict:
       TypeError: for a model family without torchvision naming.
       ValueError: for a missing, unused or wrongly shaped weight, naming the key.
     """
-    return _assemble(model, lambda: read_arrays(source), _torch_rules, IGNORED_TORCH_KEYS)
+    return _assemble(model, lambda: read_arrays(source), _torch_rules, "torch", key,
+                     IGNORED_TORCH_KEYS)
 
 
 def read_keras3_vgg(model: nn.Module, path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -289,8 +326,9 @@ def read_keras3_vgg(model: nn.Module, path: str | os.PathLike) -> dict[str, np.n
                         f"got {type(model).__name__}.")
     names = {"conv2d": [f"block{b + 1}_conv{c + 1}"
                         for b, convs in enumerate(CONVS_PER_BLOCK[model.depth])
-                        for c in range(convs)],
-             "dense": ["fc1", "fc2", "predictions"]}
+                        for c in range(convs)]}
+    if model.include_top:  # a file with the classifier also loads into the base alone
+        names["dense"] = ["fc1", "fc2", "predictions"]
     arrays = {}
     with h5py.File(path, "r") as f:
         for kind, ours in names.items():
@@ -316,13 +354,16 @@ def _is_keras3(path: str | os.PathLike) -> bool:
         return "layer_names" not in root.attrs and "layers" in f
 
 
-def load_keras_weights(model: nn.Module, path: str | os.PathLike) -> dict:
+def load_keras_weights(model: nn.Module, path: str | os.PathLike,
+                       key: jax.Array | None = None) -> dict:
     """Converts a keras.applications HDF5 weights file into variables of `model`.
 
     Args:
       model: a `VGG` without BatchNorm (VGG-16/19) or a bottleneck `ResNet` (ResNet-50)
         with `stride_in_1x1=True`.
       path: the `.h5` file.
+      key: where the file's classifier does not fit `model.num_classes`, a new one is
+        initialized from this key (and a warning says so); None: such a file is refused.
 
     Returns:
       {"params": ..., "batch_stats": ...}.
@@ -332,20 +373,22 @@ def load_keras_weights(model: nn.Module, path: str | os.PathLike) -> dict:
       ValueError: for a missing, unused or wrongly shaped weight, naming the key.
     """
     if _is_keras3(path):
-        return _assemble(model, lambda: read_keras3_vgg(model, path), _keras_rules)
-    return _assemble(model, lambda: read_keras_h5(path), _keras_rules)
+        return _assemble(model, lambda: read_keras3_vgg(model, path), _keras_rules, "keras", key)
+    return _assemble(model, lambda: read_keras_h5(path), _keras_rules, "keras", key)
 
 
 WEIGHT_FILES = (".h5 / .weights.h5 (Keras)", ".safetensors or .npz (torchvision names)")
 
 
-def load_weights(model: nn.Module, source) -> dict:
+def load_weights(model: nn.Module, source, key: jax.Array | None = None) -> dict:
     """Reads a weights file for `model`: Keras `.h5`, or torchvision-named `.safetensors` /
     `.npz` (or a mapping of arrays with those names).
 
     Args:
       model: a `VGG`, `AlexNet` or `ResNet` (its own `weights` field is not used).
       source: a file path or a mapping of arrays.
+      key: where the file's classifier does not fit `model.num_classes`, a new one is
+        initialized from this key (and a warning says so); None: such a file is refused.
 
     Returns:
       {"params": ..., "batch_stats": ...}.
@@ -356,15 +399,15 @@ def load_weights(model: nn.Module, source) -> dict:
     if getattr(model, "weights", None) is not None:
         model = model.clone(weights=None)  # the converters call model.init for the shapes
     if isinstance(source, Mapping):
-        return load_torch_weights(model, source)
+        return load_torch_weights(model, source, key)
     path = os.fspath(source)
     if not os.path.isfile(path):
         raise ValueError(f"weights file {path!r} does not exist; pass the path of a "
                          f"{' or '.join(WEIGHT_FILES)} file.")
     if path.endswith(".h5"):
-        return load_keras_weights(model, path)
+        return load_keras_weights(model, path, key)
     if path.endswith((".safetensors", ".npz")):
-        return load_torch_weights(model, path)
+        return load_torch_weights(model, path, key)
     raise ValueError(f"weights file {path!r}: expected {' or '.join(WEIGHT_FILES)}; PyTorch "
                      "pickles (.pt/.pth) are refused because loading them can run code.")
 

@@ -7,7 +7,8 @@ Contract:
     and builds the model with the file's preprocessing and the `fields` its layout needs.
   * `IMAGENET[name]` is the official source behind `weights="imagenet"`: the
     keras.applications files for VGG16, VGG19 and ResNet50 (Keras publishes only md5 for
-    them, so md5 is what is checked).
+    them, so md5 is what is checked); `IMAGENET_NOTOP[name]` their "_notop" files, used
+    for `include_top=False`.
   * `resolve(name, weights, fields)` turns a `weights` argument into (local file,
     preprocessing, extra fields) for `models.create`.
   * `imagenet_classes()` lists the 1,000 ImageNet classes (WordNet id, name) in the order of
@@ -59,6 +60,18 @@ IMAGENET: dict[str, WeightsSource] = {
         KERAS_APPLICATIONS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
         "md5:2cb95161c43110f7111970584f804107", "caffe", (("stride_in_1x1", True),)),
 }
+# The same networks without their classifier, for include_top=False (Keras' "_notop" files).
+IMAGENET_NOTOP: dict[str, WeightsSource] = {
+    "vgg16": WeightsSource(
+        KERAS_APPLICATIONS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "md5:6d6bbae143d832006294945121d1f1fc", "caffe"),
+    "vgg19": WeightsSource(
+        KERAS_APPLICATIONS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "md5:253f8cb515780f3b799900260a226db6", "caffe"),
+    "resnet50": WeightsSource(
+        KERAS_APPLICATIONS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "md5:4d473c1dd8becc155b73f8504c6f6626", "caffe", (("stride_in_1x1", True),)),
+}
 
 # The preprocessing of a local file, by its layout: Keras files come from keras.applications
 # style training (caffe), torchvision-named arrays from torchvision's (torch).
@@ -86,7 +99,7 @@ def resolve(name: str, weights, fields: Mapping[str, Any]
             raise ValueError(f"{name} has no official ImageNet weights in jaxcnn; "
                              f"weights='imagenet' works for {', '.join(sorted(IMAGENET))}. "
                              f"Other weights load from a file: weights='path/to/file'.")
-        weights = IMAGENET[name]
+        weights = (IMAGENET if fields.get("include_top", True) else IMAGENET_NOTOP)[name]
     if isinstance(weights, WeightsSource):
         for field, value in weights.fields:
             if field in fields and fields[field] != value:

@@ -24,7 +24,8 @@ import flax.linen as nn
 from jaxcnn import ops
 from jaxcnn.layers import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D
 from jaxcnn.models.preprocessing import preprocess
-from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window,
+                                check_image_size, check_top, pool_features,
                                 smallest_input_size)
 
 STEMS = ("imagenet", "cifar")
@@ -111,6 +112,9 @@ class ResNet(Pretrainable, nn.Module):
         None for a random initialization.
       preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
         RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
+      include_top: False leaves out the classifier (Keras' meaning): the model returns the
+        last feature map, or with `pooling` its global "avg" / "max" pool (N, C).
+      pooling: None, "avg" or "max"; only with include_top=False.
     """
 
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
@@ -124,6 +128,8 @@ class ResNet(Pretrainable, nn.Module):
     axis_name: str | None = None
     weights: str | None = None
     preprocessing: str | None = None
+    include_top: bool = True
+    pooling: str | None = None
 
     def _stem_layers(self) -> SpatialLayers:
         if self.stem == "cifar":
@@ -145,6 +151,7 @@ class ResNet(Pretrainable, nn.Module):
         if self.stem not in STEMS:
             raise ValueError(f"ResNet stem must be one of {STEMS}, got {self.stem!r}.")
         name = f"ResNet ({self.stem} stem)"
+        check_top(self.include_top, self.pooling, name)
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
         x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
@@ -164,6 +171,8 @@ class ResNet(Pretrainable, nn.Module):
                 x = block(self.width * 2 ** (s - 1), strides, dtype=self.dtype,
                           axis_name=self.axis_name, name=f"stage{s}_block{b}")(x, train=train)
                 x = keep(f"stage{s}_block{b}", x)
+        if not self.include_top:
+            return keep.result(pool_features(x, self.pooling, keep))
         x = keep("avgpool", GlobalAvgPool2D()(x))
         logits = keep("logits", Dense(self.num_classes, dtype=self.dtype, name="logits")(x))
         return keep.result(logits)

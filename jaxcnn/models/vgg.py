@@ -21,7 +21,8 @@ import flax.linen as nn
 from jaxcnn.layers import (Activation, AdaptiveAvgPool2D, BatchNorm, Conv2D, Dense, Dropout,
                            Flatten, MaxPool2D)
 from jaxcnn.models.preprocessing import preprocess
-from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window, check_image_size,
+from jaxcnn.models.base import (ActivationRecorder, Pretrainable, SpatialLayers, Window,
+                                check_image_size, check_top, pool_features,
                                 smallest_input_size)
 
 # Number of 3x3 convolutions in each of the five blocks, per depth.
@@ -49,6 +50,9 @@ class VGG(Pretrainable, nn.Module):
         None for a random initialization.
       preprocessing: the input scaling the weights were trained with, applied to the [0, 1]
         RGB input first ("caffe" or "torch", see `models.preprocessing`); None: none.
+      include_top: False leaves out the classifier (Keras' meaning): the model returns the
+        last feature map, or with `pooling` its global "avg" / "max" pool (N, C).
+      pooling: None, "avg" or "max"; only with include_top=False.
     """
 
     depth: int = 16
@@ -62,6 +66,8 @@ class VGG(Pretrainable, nn.Module):
     axis_name: str | None = None
     weights: str | None = None
     preprocessing: str | None = None
+    include_top: bool = True
+    pooling: str | None = None
 
     def spatial_layers(self) -> SpatialLayers:
         """Named feature maps and the windows that lead to each (see `models.base`)."""
@@ -77,6 +83,7 @@ class VGG(Pretrainable, nn.Module):
             raise ValueError(f"VGG depth must be one of {sorted(CONVS_PER_BLOCK)}, got "
                              f"{self.depth}.")
         name = f"VGG-{self.depth}{'-BN' if self.batch_norm else ''}"
+        check_top(self.include_top, self.pooling, name)
         check_image_size(x, self.input_shape, smallest_input_size(self.spatial_layers()), name)
         x = preprocess(x, self.preprocessing)
         keep = ActivationRecorder(capture_activations)
@@ -91,6 +98,8 @@ class VGG(Pretrainable, nn.Module):
                     x = norm(name=f"{layer}_bn")(x)
                 x = keep(layer, relu(x))
             x = keep(f"block{b}_pool", MaxPool2D(2)(x))
+        if not self.include_top:
+            return keep.result(pool_features(x, self.pooling, keep))
         x = AdaptiveAvgPool2D(POOLED_SIZE)(x)
         x = keep("flatten", Flatten()(x))
         for layer in ("fc1", "fc2"):
