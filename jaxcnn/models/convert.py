@@ -7,8 +7,8 @@ Contract:
   * `load_keras_weights(model, path)` reads a Keras HDF5 weights file (`save_weights` /
     the keras.applications downloads, layer groups holding `kernel:0`, `bias:0`, ..., or
     Keras 1's `<layer>_W_1:0`) for VGG-16/19 and ResNet-50 (built with
-    `stride_in_1x1=True`, Keras' block layout), and Keras 3 `.weights.h5` files of VGGs
-    (by layer order, as Keras loads them).
+    `stride_in_1x1=True`, Keras' block layout), and Keras 3 `.weights.h5` files of both
+    (by layer order, as Keras loads them: `keras3.py`).
   * `load_weights(model, source)` picks one of the two by the file type.
   * All return `{"params": ..., "batch_stats": ...}` for `model.apply`. Layouts are
     converted at the edge: OIHW -> HWIO, Linear (out, in) -> (in, out), the NCHW flatten
@@ -34,6 +34,7 @@ from flax import traverse_util
 from jaxcnn.models.alexnet import CONVS as ALEXNET_CONVS
 from jaxcnn.models.alexnet import POOLED_SIZE as ALEXNET_POOLED
 from jaxcnn.models.alexnet import AlexNet
+from jaxcnn.models.keras3 import is_keras3, read_keras3
 from jaxcnn.models.resnet import ResNet
 from jaxcnn.models.vgg import CONVS_PER_BLOCK, POOLED_SIZE as VGG_POOLED
 from jaxcnn.models.vgg import VGG
@@ -304,56 +305,6 @@ def load_torch_weights(model: nn.Module, source, key: jax.Array | None = None) -
                      IGNORED_TORCH_KEYS)
 
 
-def read_keras3_vgg(model: nn.Module, path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a Keras 3 `.weights.h5` of a VGG into {"block1_conv1/kernel": array, ...}.
-
-    Keras 3 names a layer's group after its class and creation order ("conv2d",
-    "conv2d_1", ..., "dense_2") and stores its weights as "vars/0", "vars/1"; Keras itself
-    loads such a file by layer order, and so does this: the i-th convolution is the i-th
-    of the VGG (block by block), the dense layers are fc1, fc2 and predictions.
-
-    Args:
-      model: a `VGG` without BatchNorm.
-      path: the `.weights.h5` file.
-
-    Returns:
-      The arrays under keras.applications' names (shapes are checked by the caller).
-    """
-    import h5py
-
-    if not (isinstance(model, VGG) and not model.batch_norm):
-        raise TypeError(f"Keras 3 .weights.h5 files load into VGG models without BatchNorm; "
-                        f"got {type(model).__name__}.")
-    names = {"conv2d": [f"block{b + 1}_conv{c + 1}"
-                        for b, convs in enumerate(CONVS_PER_BLOCK[model.depth])
-                        for c in range(convs)]}
-    if model.include_top:  # a file with the classifier also loads into the base alone
-        names["dense"] = ["fc1", "fc2", "predictions"]
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        for kind, ours in names.items():
-            groups = sorted((g for g in f["layers"] if re.fullmatch(rf"{kind}(_\d+)?", g)),
-                            key=lambda g: int(g.rsplit("_", 1)[1]) if "_" in g[len(kind):] else 0)
-            if len(groups) != len(ours):
-                raise ValueError(f"{os.fspath(path)!r} holds {len(groups)} {kind} layers, but "
-                                 f"{type(model).__name__}-{model.depth} has {len(ours)}; are the "
-                                 "weights for another architecture?")
-            for group, name in zip(groups, ours):
-                weights = f["layers"][group]["vars"]
-                arrays[f"{name}/kernel"] = np.asarray(weights["0"])
-                arrays[f"{name}/bias"] = np.asarray(weights["1"])
-    return arrays
-
-
-def _is_keras3(path: str | os.PathLike) -> bool:
-    """Keras 3 `.weights.h5`: a "layers" group, no Keras 1/2 "layer_names" attribute."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
-        return "layer_names" not in root.attrs and "layers" in f
-
-
 def load_keras_weights(model: nn.Module, path: str | os.PathLike,
                        key: jax.Array | None = None) -> dict:
     """Converts a keras.applications HDF5 weights file into variables of `model`.
@@ -372,8 +323,8 @@ def load_keras_weights(model: nn.Module, path: str | os.PathLike,
       TypeError: for a model family without keras.applications naming.
       ValueError: for a missing, unused or wrongly shaped weight, naming the key.
     """
-    if _is_keras3(path):
-        return _assemble(model, lambda: read_keras3_vgg(model, path), _keras_rules, "keras", key)
+    if is_keras3(path):
+        return _assemble(model, lambda: read_keras3(model, path), _keras_rules, "keras", key)
     return _assemble(model, lambda: read_keras_h5(path), _keras_rules, "keras", key)
 
 
