@@ -99,9 +99,11 @@ def read_keras3(model: nn.Module, path: str | os.PathLike) -> dict[str, np.ndarr
             if kind == "dense" and not model.include_top:
                 groups = []  # a file with the classifier also loads into the base alone
             if len(groups) != len(ours):
+                label = (f"VGG-{model.depth}" if isinstance(model, VGG)
+                         else f"ResNet with stages {tuple(model.stage_sizes)}")
                 raise ValueError(f"{os.fspath(path)!r} holds {len(groups)} {kind} layers, but "
-                                 f"{type(model).__name__} has {len(ours)}; are the weights "
-                                 "for another architecture or depth?")
+                                 f"{label} has {len(ours)}; are the weights for another "
+                                 "architecture or depth?")
             for group, layer in zip(groups, ours):
                 weights = f["layers"][group]["vars"]
                 for i, leaf in enumerate(leaves):
