@@ -21,6 +21,7 @@ import numpy as np
 from jaxcnn import ops
 from jaxcnn.layers import Conv2D, Dense
 from jaxcnn.models.preprocessing import PREPROCESSING
+from jaxcnn.train.freeze import count_frozen
 
 
 class LayerRow(NamedTuple):
@@ -40,8 +41,9 @@ class Summary:
       model_name: the model's class name.
       input_shape: the (H, W, C) it was traced with.
       rows: one `LayerRow` per named layer, in network order.
-      totals: params, trainable_params, non_trainable_params, flops (per image) and
-        param_bytes (memory of all variables in their storage dtype).
+      totals: params, trainable_params, non_trainable_params (BatchNorm statistics and
+        frozen parameters), frozen_params, flops (per image) and param_bytes (memory of all
+        variables in their storage dtype).
       preprocessing: the input preprocessing the model applies first (None: none).
     """
 
@@ -70,7 +72,8 @@ class Summary:
                  *map(line, cells), rule,
                  f"Total params: {t['params']:,}",
                  f"Trainable params: {t['trainable_params']:,}",
-                 f"Non-trainable params: {t['non_trainable_params']:,}",
+                 f"Non-trainable params: {t['non_trainable_params']:,}"
+                 + (f" (frozen: {t['frozen_params']:,})" if t.get("frozen_params") else ""),
                  f"FLOPs per image: {t['flops']:,}",
                  f"Parameter memory: {t['param_bytes'] / 2**20:,.2f} MiB"]
         return "\n".join(lines)
@@ -132,7 +135,8 @@ def _rows(model: nn.Module, variables, x) -> list[LayerRow]:
     return rows
 
 
-def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summary:
+def summary(model: nn.Module, input_shape: Sequence[int] | None = None,
+            freeze: str | None = None) -> Summary:
     """Summarizes `model` layer by layer without allocating it.
 
     Args:
@@ -140,6 +144,8 @@ def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summa
       input_shape: (H, W, C) to trace with; defaults to `model.input_shape`. The model is
         rebuilt for it (`model.clone(input_shape=...)`), so models that flatten a feature
         map are summarized at that size too.
+      freeze: the `fit(freeze=...)` pattern: its parameters are counted as frozen, not
+        trainable (totals["frozen_params"]).
 
     Returns:
       A `Summary`; print it for the table, read `.rows` and `.totals` for the numbers.
@@ -152,10 +158,11 @@ def summary(model: nn.Module, input_shape: Sequence[int] | None = None) -> Summa
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     rows = _rows(model, variables, x)
-    trainable = _count(variables.get("params", {}))
+    frozen = count_frozen(variables.get("params", {}), freeze)
+    trainable = _count(variables.get("params", {})) - frozen
     total = _count(variables)
     param_bytes = sum(int(np.prod(v.shape)) * v.dtype.itemsize for v in jax.tree.leaves(variables))
-    totals = {"params": total, "trainable_params": trainable,
+    totals = {"params": total, "trainable_params": trainable, "frozen_params": frozen,
               "non_trainable_params": total - trainable,
               "flops": sum(row.flops for row in rows), "param_bytes": param_bytes}
     return Summary(type(model).__name__, shape, rows, totals,

@@ -24,8 +24,12 @@ class TrainConfig:
     model: str = _field("lenet5", "model name (jaxcnn.models.names())")
     dataset: str = _field("digits", "dataset name (jaxcnn.data.names())")
     weights: str | None = _field(
-        None, "weights file to start from: Keras .h5, or torchvision-named .safetensors / "
-              ".npz (vgg, resnet and alexnet models)")
+        None, "weights to start from: 'imagenet' (vgg16, vgg19, resnet50: downloaded once), "
+              "or a file: Keras .h5, or torchvision-named .safetensors / .npz (vgg, resnet "
+              "and alexnet models); a classifier of another class count is replaced")
+    freeze: str | None = _field(
+        None, "regular expression over parameter paths (e.g. 'block[1-4]_'): those "
+              "parameters and BatchNorm statistics are not trained")
     epochs: int = _field(30, "passes over the training set")
     batch_size: int = _field(32, "global examples per step, split over the devices")
     optimizer: str = _field("adam", "sgd, momentum, nesterov, adam, adamw, rmsprop or adagrad")

@@ -29,6 +29,7 @@ from jaxcnn.data.arrays import ArrayDataset
 from jaxcnn.ops.shapes import is_int, positive_int
 from jaxcnn.runs import RunDir
 from jaxcnn.train.checkpoint import Checkpoints, fingerprint
+from jaxcnn.train.freeze import freeze_optimizer
 from jaxcnn.train.losses import make_loss
 from jaxcnn.train.loop import Loop
 from jaxcnn.train.monitor import Monitor
@@ -36,7 +37,7 @@ from jaxcnn.train.optim import make_optimizer, make_schedule
 from jaxcnn.train.parallel import Parallel, make_parallel
 from jaxcnn.train.preemption import PreemptionWatch
 from jaxcnn.train.resume import describe_augment, starting_point
-from jaxcnn.train.state import TrainState, create_state
+from jaxcnn.train.state import TrainState, create_state, param_shapes
 from jaxcnn.train.steps import eval_step
 
 PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -96,7 +97,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
         resume: bool = False, overwrite: bool = False, extend: bool = False,
         checkpoint_every: int | None = None, keep_checkpoints: int = 3,
         progress: bool = True, log_epochs: bool = False,
-        tensorboard: bool = False, augment=None) -> tuple[TrainState, list[dict]]:
+        tensorboard: bool = False, augment=None,
+        freeze: str | None = None) -> tuple[TrainState, list[dict]]:
     """Trains `model` on `train_data`, evaluating on `eval_data` after every epoch.
 
     Args:
@@ -135,6 +137,9 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
       augment: `(key, images) -> images` applied to every training batch inside the
         compiled step (e.g. `jaxcnn.data.augment.Sequential([...])`); the key depends
         only on (seed, step), so runs repeat exactly. Evaluation data are never augmented.
+      freeze: a regular expression over "/"-joined parameter paths (e.g. r"block[1-4]_");
+        the parameters it matches get no update at all and the BatchNorm statistics it
+        matches are kept (fine-tuning a pretrained network, see `jaxcnn.train.freeze`).
 
     Returns:
       `(state, history)`: the trained state (one copy, whatever the strategy) and one
@@ -155,7 +160,7 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a callable (key, images) -> images such as "
                         f"jaxcnn.data.augment.RandomFlip(), got {augment!r}.")
-    parallel = make_parallel(strategy, make_loss(loss, label_smoothing), augment)
+    parallel = make_parallel(strategy, make_loss(loss, label_smoothing), augment, freeze)
     parallel.check_batch_size(batch_size)
     model = parallel.model_for(model)
     updates = epochs * steps_per_epoch // accumulate_steps
@@ -164,6 +169,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
     lr = schedule_for(updates)
     tx = make_optimizer(optimizer, lr, weight_decay=weight_decay, clip_norm=clip_norm,
                         accumulate_steps=accumulate_steps)
+    if freeze is not None:
+        tx = freeze_optimizer(tx, param_shapes(model), freeze)
     # What makes a rerun the same run (and lets it continue); strategy, checkpointing and
     # display may change between the two.
     settings = {"train_data": train_data.name, "train_examples": len(train_data),
@@ -174,6 +181,8 @@ def fit(model: nn.Module, train_data: ArrayDataset, eval_data: ArrayDataset | No
                 "clip_norm": clip_norm, "accumulate_steps": accumulate_steps, "loss": loss,
                 "label_smoothing": label_smoothing, "precision": precision, "seed": seed,
                 "augment": describe_augment(augment)}
+    if freeze is not None:  # only then: runs from before this option stay the same runs
+        settings["freeze"] = freeze
     run_dir = RunDir(workdir) if workdir is not None else None
     writer = run_dir is not None and jax.process_index() == 0
     with contextlib.ExitStack() as held:

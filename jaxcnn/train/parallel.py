@@ -141,7 +141,8 @@ def _replicate(value: jax.Array, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_process_local_data(sharding, np.asarray(value))
 
 
-def make_parallel(strategy: str, loss_fn: LossFn, augment: Augment | None = None) -> Parallel:
+def make_parallel(strategy: str, loss_fn: LossFn, augment: Augment | None = None,
+                  freeze: str | None = None) -> Parallel:
     """Compiles `train_step` and `eval_step` for a strategy.
 
     Equal arguments return the same `Parallel` (within a process count), so the steps
@@ -152,6 +153,8 @@ def make_parallel(strategy: str, loss_fn: LossFn, augment: Augment | None = None
       loss_fn: the per-example loss, bound into the steps.
       augment: training-image augmentation bound into the train step (see `train_step`);
         must be hashable (the `jaxcnn.data.augment` classes are).
+      freeze: BatchNorm statistics whose paths this regular expression matches are kept
+        (see `jaxcnn.train.freeze`); None: all are updated.
 
     Returns:
       The `Parallel` for that strategy.
@@ -161,14 +164,14 @@ def make_parallel(strategy: str, loss_fn: LossFn, augment: Augment | None = None
     if strategy != "sharded" and jax.process_count() > 1:
         raise ValueError(f"strategy {strategy!r} runs within one process, but this run has "
                          f"{jax.process_count()} processes; use strategy 'sharded'.")
-    return _compile(strategy, loss_fn, augment, jax.process_count())
+    return _compile(strategy, loss_fn, augment, freeze, jax.process_count())
 
 
 @functools.lru_cache(maxsize=None)
-def _compile(strategy: str, loss_fn: LossFn, augment: Augment | None,
+def _compile(strategy: str, loss_fn: LossFn, augment: Augment | None, freeze: str | None,
              process_count: int) -> Parallel:
     """The `Parallel` of `make_parallel` (process_count keys the cache on the topology)."""
-    train = functools.partial(train_step, loss_fn=loss_fn, augment=augment)
+    train = functools.partial(train_step, loss_fn=loss_fn, augment=augment, freeze=freeze)
     evaluate = functools.partial(eval_step, loss_fn=loss_fn)
     if strategy == "jit":
         return Parallel(strategy, 1, compiler.jit(train, donate_argnums=0), compiler.jit(evaluate))

@@ -57,6 +57,21 @@ def _init(model: nn.Module, key: jax.Array, shape: tuple[int, ...]) -> dict[str,
     return model.init(key, jnp.zeros((1, *shape), jnp.float32), train=False)
 
 
+def param_shapes(model: nn.Module) -> dict:
+    """The shapes of `model`'s parameters (`jax.ShapeDtypeStruct`s), nothing computed or read.
+
+    Args:
+      model: a jaxcnn model; its `input_shape` is used.
+
+    Returns:
+      The "params" collection of its variables, as shapes.
+    """
+    if getattr(model, "weights", None) is not None:
+        model = model.clone(weights=None)  # same shapes; the file need not be read
+    x = jax.ShapeDtypeStruct((1, *model.input_shape), jnp.float32)
+    return jax.eval_shape(model.init, jax.random.key(0), x)["params"]
+
+
 def create_state(model: nn.Module, tx: optax.GradientTransformation, seed: int,
                  input_shape: tuple[int, ...] | None = None) -> TrainState:
     """Initializes a model and its optimizer deterministically from `seed`.

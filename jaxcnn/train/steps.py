@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.train.losses import masked_mean, softmax_cross_entropy
+from jaxcnn.train.freeze import keep_frozen_stats
 from jaxcnn.train.state import TrainState
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -25,7 +26,8 @@ Augment = Callable[[jax.Array, jax.Array], jax.Array]
 
 def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_entropy,
                axis_name: str | None = None,
-               augment: Augment | None = None) -> tuple[TrainState, dict]:
+               augment: Augment | None = None,
+               freeze: str | None = None) -> tuple[TrainState, dict]:
     """One optimizer step on one batch.
 
     Args:
@@ -34,6 +36,8 @@ def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_e
       loss_fn: per-example loss `(logits, labels) -> (B,)`.
       axis_name: the device axis to average gradients and metrics over (pmap), or None.
       augment: `(key, images) -> images` applied to the batch's images first, or None.
+      freeze: BatchNorm statistics whose "/"-joined paths this regular expression matches
+        keep their values (frozen layers); None: all are updated.
 
     Returns:
       `(new_state, {"loss", "accuracy"})`, metrics averaged over the batch.
@@ -65,6 +69,8 @@ def train_step(state: TrainState, batch: dict, loss_fn: LossFn = softmax_cross_e
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
         metrics = jax.lax.pmean(metrics, axis_name)
+    if freeze is not None and has_stats:
+        new_stats = keep_frozen_stats(state.batch_stats, new_stats, freeze)
     new_state = state.apply_gradients(grads=grads, batch_stats=new_stats)
     return new_state, metrics
 
