@@ -6,13 +6,17 @@ block5_conv3 respond to most (gradient ascent in a decorrelated Fourier space wi
 random jitter, `jaxcnn.viz.visualize_filters`); and an image per class that the network
 finds most like that class (`jaxcnn.viz.visualize_class`).
 
-With ImageNet weights the user supplies (nothing is downloaded):
-    python experiments/vgg16_visualize.py --weights vgg16_weights_tf_dim_ordering_tf_kernels.h5
-    python experiments/vgg16_visualize.py --weights vgg16.safetensors   # or .npz, torchvision names
-`.h5` files are keras.applications weights (caffe preprocessing: BGR, mean subtracted,
-0-255), `.npz`/`.safetensors` are torchvision `state_dict`s (ImageNet mean/std); the
-matching preprocessing is built into the model, so every picture stays an image in
-[0, 1]. Best on a GPU/TPU: 8 filters of 5 layers and 5 classes at 224x224, 256 steps each.
+With the real ImageNet VGG-16 (keras.applications' file, 528 MiB, downloaded once into
+$JAXCNN_CACHE/weights and checked against Keras' published md5), or a weights file:
+    python experiments/vgg16_visualize.py --weights imagenet
+    python experiments/vgg16_visualize.py --weights vgg16.safetensors   # or .h5/.npz
+The weights' preprocessing (caffe for Keras files: BGR, 0-255, mean off; torchvision's
+mean/std for .safetensors/.npz) is part of the model, so every picture stays an image in
+[0, 1]. Expect, as in seed 004: block1 filters are colours and oriented edges, block2-3
+textures, block4-5 object parts (eyes, fur, feathers); the class images show goldfish,
+flamingo, retriever, tabby and strawberry patterns tiled over the canvas, and the
+photo's top classes are printed (decode_predictions). Best on a GPU/TPU: 8 filters of 5
+layers and 5 classes at 224x224, 256 steps each.
 Offline (no --weights): a narrow VGG-16 with BatchNorm (widths 16-64, fc 128) trained on
 the embedded `shapes` at 32x32, then pictured the same way:
     python experiments/vgg16_visualize.py [--quick]   # --quick: 1 epoch, 16 ascent steps
@@ -38,37 +42,26 @@ from matplotlib import cbook
 
 import jaxcnn
 from jaxcnn import data, models, viz
-from jaxcnn.models import convert
 
 FILTER_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 MAP_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-IMAGENET_CLASSES = {1: "goldfish", 130: "flamingo", 207: "golden retriever", 281: "tabby cat",
-                    949: "strawberry"}
-# Input statistics the ImageNet weights were trained with (RGB order).
-TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_CLASSES = (1, 130, 207, 281, 949)  # goldfish, flamingo, golden retriever, tabby, strawberry
 
 
-class ImageNetVGG(models.VGG):
-    """VGG that takes [0, 1] RGB images and applies the preprocessing its weights expect."""
+def imagenet_model(weights, **fields):
+    """VGG-16 with ImageNet weights: "imagenet", a `models.WeightsSource` or a weights file.
 
-    preprocessing: str = "none"  # "torch", "caffe" (Keras) or "none"
+    Args:
+      weights: what `models.create("vgg16", weights=...)` takes.
+      **fields: other model fields (the tests build a narrow VGG-16 this way).
 
-    def __call__(self, x, train: bool = False, capture_activations: bool = False):
-        if self.preprocessing == "torch":
-            x = (x - jnp.asarray(TORCH_MEAN)) / jnp.asarray(TORCH_STD)
-        elif self.preprocessing == "caffe":
-            x = x[..., ::-1] * 255.0 - jnp.asarray(CAFFE_MEAN_BGR)
-        return super().__call__(x, train, capture_activations)
-
-
-def imagenet_model(weights: str):
-    """VGG-16 with the ImageNet weights of a Keras .h5 or a torchvision .npz/.safetensors file."""
-    keras = weights.endswith((".h5", ".hdf5"))
-    model = ImageNetVGG(depth=16, preprocessing="caffe" if keras else "torch")
-    load = convert.load_keras_weights if keras else convert.load_torch_weights
-    variables = load(model, weights)
-    return model, variables, dict(IMAGENET_CLASSES)
+    Returns:
+      (model, variables, {class index: name} of IMAGENET_CLASSES).
+    """
+    model = models.create("vgg16", weights=weights, **fields)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, *model.input_shape), jnp.float32))
+    names = models.imagenet_classes()
+    return model, variables, {i: names[i][1] for i in IMAGENET_CLASSES}
 
 
 def trained_small_model(epochs: int, seed: int):
@@ -79,9 +72,9 @@ def trained_small_model(epochs: int, seed: int):
     its 128-unit head keeps it near chance (0.26 test accuracy after 2 epochs, 0.93 without).
     """
     train, test = data.load("shapes", "train"), data.load("shapes", "test")
-    model = ImageNetVGG(depth=16, batch_norm=True, widths=(16, 32, 64, 64, 64), fc_width=128,
-                        dropout_rate=0.0, num_classes=train.num_classes,
-                        input_shape=train.image_shape)
+    model = models.VGG(depth=16, batch_norm=True, widths=(16, 32, 64, 64, 64), fc_width=128,
+                       dropout_rate=0.0, num_classes=train.num_classes,
+                       input_shape=train.image_shape)
     state, history = jaxcnn.fit(model, train, test, epochs=epochs, batch_size=64,
                                 learning_rate=3e-3, schedule="cosine", seed=seed, progress=False)
     print(f"small VGG-16 on shapes: test accuracy {history[-1]['eval_accuracy']:.3f}")
@@ -107,10 +100,32 @@ def filter_rows(model, variables, count: int, steps: int, seed: int) -> tuple[np
     return np.concatenate(images), titles
 
 
+def draw(model, variables, classes: dict[int, str], image: np.ndarray, out: pathlib.Path,
+         filters: int, steps: int, seed: int) -> None:
+    """Writes feature_maps.png, filters.png and classes.png of `model` into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    maps = viz.feature_maps(model, variables, image[None], MAP_LAYERS)
+    viz.plot.feature_map_grid({k: np.asarray(v[0]) for k, v in maps.items()},
+                              path=out / "feature_maps.png")
+    images, titles = filter_rows(model, variables, filters, steps, seed)
+    viz.plot.image_grid(images, titles, ncols=filters, title="VGG-16 filters",
+                        path=out / "filters.png")
+    result = viz.visualize_class(model, variables, list(classes), key=jax.random.key(seed),
+                                 steps=steps)
+    logits = np.asarray(result.max_activation)
+    viz.plot.image_grid(result.images, [f"{classes[int(i)]}: {v:.1f}" for i, v in
+                                        zip(result.indices, logits)], ncols=len(classes),
+                        cell=2.0, title="VGG-16 class visualization", path=out / "classes.png")
+    print("largest class logits: " + ", ".join(f"{classes[int(i)]} {v:.1f}"
+                                               for i, v in zip(result.indices, logits)))
+    print(f"wrote {out / 'feature_maps.png'}, {out / 'filters.png'} and {out / 'classes.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", help="ImageNet VGG-16 weights: Keras .h5, or torchvision "
-                        ".npz/.safetensors (default: train a small VGG-16 on shapes)")
+    parser.add_argument("--weights", help="'imagenet' (downloaded once) or a weights file: "
+                        "Keras .h5, torchvision .npz/.safetensors (default: train a small "
+                        "VGG-16 on shapes)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the offline model")
     parser.add_argument("--filters", type=int, default=8, help="filters shown per layer")
     parser.add_argument("--steps", type=int, default=256, help="gradient-ascent steps")
@@ -120,30 +135,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.weights, args.epochs, args.filters, args.steps = None, 1, 4, 16
-    out = pathlib.Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if args.weights:
         model, variables, classes = imagenet_model(args.weights)
         image = photo(model.input_shape[0])
+        top = models.decode_predictions(model.apply(variables, image[None]), top=3)[0]
+        print("the photo: " + ", ".join(f"{name} {p:.2f}" for _, name, p in top))
     else:
         model, variables, classes, test = trained_small_model(args.epochs, args.seed)
         image = test.images[0]
-
-    maps = viz.feature_maps(model, variables, image[None], MAP_LAYERS)
-    viz.plot.feature_map_grid({k: np.asarray(v[0]) for k, v in maps.items()},
-                              path=out / "feature_maps.png")
-    images, titles = filter_rows(model, variables, args.filters, args.steps, args.seed)
-    viz.plot.image_grid(images, titles, ncols=args.filters, title="VGG-16 filters",
-                        path=out / "filters.png")
-    result = viz.visualize_class(model, variables, list(classes), key=jax.random.key(args.seed),
-                                 steps=args.steps)
-    logits = np.asarray(result.max_activation)
-    viz.plot.image_grid(result.images, [f"{classes[int(i)]}: {v:.1f}" for i, v in
-                                        zip(result.indices, logits)], ncols=len(classes),
-                        cell=2.0, title="VGG-16 class visualization", path=out / "classes.png")
-    print("largest class logits: " + ", ".join(f"{classes[int(i)]} {v:.1f}"
-                                               for i, v in zip(result.indices, logits)))
-    print(f"wrote {out / 'feature_maps.png'}, {out / 'filters.png'} and {out / 'classes.png'}")
+    draw(model, variables, classes, image, pathlib.Path(args.out_dir), args.filters,
+         args.steps, args.seed)
 
 
 if __name__ == "__main__":

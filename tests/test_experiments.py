@@ -1,4 +1,5 @@
 """The scripts in experiments/ run offline with --quick and produce what their docstrings promise."""
+import hashlib
 import pathlib
 import re
 import subprocess
@@ -7,6 +8,11 @@ import sys
 import jax
 import numpy as np
 import pytest
+from loopback import serve_folder
+from test_convert import write_keras_h5
+from zoo_utils import numpy_variables
+
+from jaxcnn import models
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -75,29 +81,39 @@ def test_vgg16_visualize_quick(tmp_path):
         assert (tmp_path / "run" / name).stat().st_size > 10_000
 
 
-def test_vgg16_imagenet_preprocessing_matches_the_frameworks():
+def test_vgg16_visualize_draws_pretrained_weights_from_a_mirror(tmp_path, monkeypatch, capsys):
+    """The --weights path on a narrow VGG-16 with 1,000 classes, published on a loopback
+    mirror (the real 528 MiB file cannot be downloaded here)."""
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
         import vgg16_visualize as v
     finally:
         sys.path.pop(0)
-    pixel = np.array([0.2, 0.5, 0.8], np.float32)
-    probe = lambda mode: v.ImageNetVGG(preprocessing=mode, widths=(1,) * 5, fc_width=1,
-                                       num_classes=1, input_shape=(32, 32, 3))
-    # block1_conv1 reads channel 0 of the preprocessed image at the centre (times `sign`,
-    # so the relu passes it): caffe's channel 0 is blue * 255 - mean, torch's red normalized.
-    seen = {}
-    for mode, sign in (("caffe", 1.0), ("torch", -1.0)):
-        model = probe(mode)
-        variables = model.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))
-        kernel = np.zeros((3, 3, 3, 1), np.float32)
-        kernel[1, 1, 0, 0] = sign
-        params = {**variables["params"], "block1_conv1": {"kernel": kernel, "bias": np.zeros(1)}}
-        image = np.broadcast_to(pixel, (1, 32, 32, 3))
-        _, acts = model.apply({"params": params}, image, capture_activations=True)
-        seen[mode] = float(acts["block1_conv1"][0, 16, 16, 0])
-    assert seen["caffe"] == pytest.approx(0.8 * 255 - 103.939, rel=1e-5)
-    assert seen["torch"] == pytest.approx((0.485 - 0.2) / 0.229, rel=1e-5)
+    fields = dict(widths=(4, 8, 8, 16, 16), fc_width=32, input_shape=(32, 32, 3))
+    model = models.create("vgg16", **fields)
+    variables = numpy_variables(model, seed=5)
+    layers = {("predictions" if name == "logits" else name): {k: np.asarray(a) for k, a in p.items()}
+              for name, p in variables["params"].items()}
+    served = tmp_path / "served"
+    served.mkdir()
+    write_keras_h5(served / "vgg16_narrow.h5", layers)
+    digest = hashlib.sha256((served / "vgg16_narrow.h5").read_bytes()).hexdigest()
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    with serve_folder(served) as url:
+        monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
+        source = models.WeightsSource("https://example.org/vgg16_narrow.h5", f"sha256:{digest}",
+                                      "caffe")
+        pretrained, loaded, classes = v.imagenet_model(source, **fields)
+    jax.tree.map(np.testing.assert_array_equal, loaded, variables)
+    assert pretrained.preprocessing == "caffe"
+    assert list(classes.values()) == ["goldfish", "flamingo", "golden retriever", "tabby",
+                                      "strawberry"]
+    image = v.photo(32)
+    v.draw(pretrained, loaded, classes, image, tmp_path / "out", filters=2, steps=4, seed=0)
+    out = capsys.readouterr().out
+    assert re.search(r"largest class logits: goldfish -?\d+\.\d, flamingo", out)
+    for name in ("feature_maps.png", "filters.png", "classes.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 5_000
 
 
 def test_multi_device_quick(tmp_path):
