@@ -70,6 +70,41 @@ def test_cats_vs_dogs_quick(tmp_path):
     assert (tmp_path / "run" / "curves.png").stat().st_size > 20_000
 
 
+def test_cats_vs_dogs_transfer_fine_tunes_only_the_head(tmp_path, monkeypatch, capsys):
+    """--transfer on a narrow 1,000-class VGG-16 from a loopback mirror: the frozen base
+    stays bit-identical, the new 8-class head and fc layers train."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import cats_vs_dogs as c
+    finally:
+        sys.path.pop(0)
+    fields = dict(widths=(4, 8, 8, 16, 16), fc_width=32)
+    model = models.create("vgg16", input_shape=(32, 32, 3), **fields)
+    variables = numpy_variables(model, seed=6)
+    layers = {("predictions" if name == "logits" else name): {k: np.asarray(a) for k, a in p.items()}
+              for name, p in variables["params"].items()}
+    served = tmp_path / "served"
+    served.mkdir()
+    write_keras_h5(served / "vgg16_narrow.h5", layers)
+    digest = hashlib.sha256((served / "vgg16_narrow.h5").read_bytes()).hexdigest()
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    train, val, _ = c.load(None, seed=0)
+    with serve_folder(served) as url:
+        monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
+        source = models.WeightsSource("https://example.org/vgg16_narrow.h5", f"sha256:{digest}",
+                                      "caffe")
+        with pytest.warns(UserWarning, match="new 'logits' layer"):
+            state, history = c.transfer(train, val, source, epochs=2, batch_size=32, seed=0,
+                                        **fields)
+    for name, params in variables["params"].items():
+        moved = not all(np.array_equal(params[k], state.params[name][k]) for k in params)
+        assert moved == (not name.startswith("block")), name
+    assert state.params["logits"]["kernel"].shape == (32, 8)
+    c.report("transfer", history)
+    assert re.search(r"transfer: train accuracy 0\.\d+, validation accuracy 0\.\d+",
+                     capsys.readouterr().out)
+
+
 @pytest.mark.long
 @pytest.mark.slow
 def test_vgg16_visualize_quick(tmp_path):
