@@ -315,7 +315,8 @@ def load_run(workdir: str | os.PathLike) -> Run:
     """Reads the finished run `jaxcnn train` wrote into `workdir`.
 
     The model is rebuilt as `jaxcnn train` built it: its default input size, the dataset's
-    classes and image shape.
+    classes and image shape, and the fields it was trained with (run.json "model_fields":
+    e.g. the preprocessing of the weights it started from; the weights are not read).
 
     Args:
       workdir: the run directory.
@@ -337,5 +338,5 @@ def load_run(workdir: str | os.PathLike) -> Run:
     size = tuple(models.create(record["model"]).input_shape[:2])
     test_data = datasets.load(record["dataset"], "test", image_size=size)
     model = models.create(record["model"], num_classes=test_data.num_classes,
-                          input_shape=test_data.image_shape)
+                          input_shape=test_data.image_shape, **record.get("model_fields", {}))
     return Run(model, run.read_variables(model), test_data, record)

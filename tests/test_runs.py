@@ -143,3 +143,21 @@ def test_an_unwritable_workdir_or_checkpoint_folder_is_refused(tmp_path):
         locked.chmod(0o500)
         with pytest.raises(ValueError, match=rf"cannot write to '{locked}' \(Permission denied\)"):
             runs.RunDir(tmp_path / locked.relative_to(tmp_path).parts[0]).prepare()
+
+
+def test_a_finished_run_is_rebuilt_with_the_fields_it_was_trained_with(tmp_path):
+    """A model started from weights applies their preprocessing; its reloaded run must too
+    (without reading the weights file again)."""
+    trained = models.create("vgg11", widths=(4, 8, 8, 8, 8), fc_width=16, preprocessing="caffe",
+                            num_classes=8, input_shape=(32, 32, 3))
+    fields = models.architecture_fields("vgg11", trained)
+    assert fields == {"fc_width": 16, "preprocessing": "caffe", "widths": [4, 8, 8, 8, 8]}
+    run = runs.RunDir(tmp_path)
+    run.write_summary({"model": "vgg11", "dataset": "shapes", "model_fields": fields,
+                       "weights": "gone.h5"})
+    run.write_variables(trained.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32)))
+    loaded = runs.load_run(tmp_path)  # at VGG's default input size, as `jaxcnn train` trains
+    assert loaded.model.clone(input_shape=(32, 32, 3)) == trained and hash(loaded.model)
+    resnet = models.create("resnet50", stride_in_1x1=True, preprocessing="torch")
+    assert models.architecture_fields("resnet50", resnet) == {"preprocessing": "torch",
+                                                              "stride_in_1x1": True}

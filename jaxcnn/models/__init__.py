@@ -82,11 +82,40 @@ def create(name: str, **kwargs) -> nn.Module:
         raise ValueError(f"{name} has no field {', '.join(map(repr, unknown))}; its fields are "
                          f"{', '.join(sorted(fields))}.")
     _check_fields(name, **kwargs)
+    # Lists (from JSON, or typed by hand) as tuples: a model must be hashable to be jitted.
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     if kwargs.get("weights") is not None:
         kwargs["weights"], preprocessing, needed = pretrained.resolve(
             name.lower(), kwargs["weights"], kwargs)
         kwargs = {"preprocessing": preprocessing, **kwargs, **needed}
     return factory(**kwargs)
+
+
+# Fields a run records apart (classes, input shape, weights) or that belong to the devices.
+_NOT_ARCHITECTURE = {"weights", "num_classes", "input_shape", "axis_name", "dtype"}
+
+
+def architecture_fields(name: str, model: nn.Module) -> dict:
+    """The fields of `model` that differ from `create(name)`'s defaults, JSON-ready.
+
+    With `create(name, num_classes=..., input_shape=..., **architecture_fields(name, model))`
+    a finished run's model is rebuilt as it was trained (the preprocessing of its
+    weights, `stride_in_1x1`, narrower widths, ...) without reading the weights again.
+
+    Args:
+      name: the registered name `model` was created with.
+      model: the model.
+
+    Returns:
+      {field: value}, tuples as lists.
+    """
+    default = _REGISTRY[name.lower()]()
+    changed = {}
+    for field in _fields(_REGISTRY[name.lower()]) - _NOT_ARCHITECTURE:
+        value = getattr(model, field)
+        if value != getattr(default, field):
+            changed[field] = list(value) if isinstance(value, tuple) else value
+    return dict(sorted(changed.items()))
 
 
 def _fields(factory) -> set[str]:
@@ -138,5 +167,5 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 __all__ = ["AlexNet", "CNN4", "IMAGENET", "LeNet5", "ResNet", "VGG", "WeightsSource",
-           "check_input", "create", "decode_predictions", "imagenet_classes", "layer_names",
+           "architecture_fields", "check_input", "create", "decode_predictions", "imagenet_classes", "layer_names",
            "load_weights", "names"]

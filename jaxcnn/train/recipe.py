@@ -69,7 +69,8 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
         seconds = time.perf_counter() - start
         summary = {**dataclasses.asdict(config), "devices": jax.device_count(),
                    "processes": jax.process_count(), "test_accuracy": history[-1]["eval_accuracy"],
-                   "test_loss": history[-1]["eval_loss"], "train_seconds": round(seconds, 2)}
+                   "test_loss": history[-1]["eval_loss"], "train_seconds": round(seconds, 2),
+                   "model_fields": models.architecture_fields(config.model, model)}
         if jax.process_index() == 0:  # under the lock, so it describes the variables written
             run_dir.write_summary(summary)
     return summary
