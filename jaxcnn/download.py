@@ -31,21 +31,29 @@ def cache_root() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_VARIABLE) or pathlib.Path.home() / ".cache" / "jaxcnn")
 
 
-def source_url(url: str) -> str:
-    """`url`, or the same file name under `$JAXCNN_WEIGHTS_MIRROR` when that is set."""
+def file_name(url: str) -> str:
+    """The file name at the end of `url`'s path."""
+    return posixpath.basename(urllib.parse.urlparse(url).path)
+
+
+def source_url(url: str, name: str | None = None) -> str:
+    """`url`, or `<$JAXCNN_WEIGHTS_MIRROR>/<name>` when that is set (`name` defaults to the
+    URL's file name)."""
     mirror = os.environ.get(MIRROR_VARIABLE)
     if not mirror:
         return url
-    return f"{mirror.rstrip('/')}/{posixpath.basename(urllib.parse.urlparse(url).path)}"
+    return f"{mirror.rstrip('/')}/{name or file_name(url)}"
 
 
-def fetch(url: str, known_hash: str, *, subdir: str = "weights", progress: bool = True
-          ) -> pathlib.Path:
+def fetch(url: str, known_hash: str, *, name: str | None = None, subdir: str = "weights",
+          progress: bool = True) -> pathlib.Path:
     """The cached, verified local copy of the file at `url`.
 
     Args:
       url: where the file is published.
       known_hash: "sha256:<hex>" (or "md5:<hex>" where nothing better is published).
+      name: the file's name in the cache and on a mirror; defaults to the URL's file name
+        (give one where that is not unique, e.g. the Hub's "model.safetensors").
       subdir: folder under `cache_root()`.
       progress: show a progress bar while downloading.
 
@@ -56,8 +64,8 @@ def fetch(url: str, known_hash: str, *, subdir: str = "weights", progress: bool 
       ValueError: the download failed (no network, an HTTP error, an interrupted
         transfer) or its hash does not match; the message names the URL.
     """
-    url = source_url(url)
-    name = posixpath.basename(urllib.parse.urlparse(url).path)
+    name = name or file_name(url)
+    url = source_url(url, name)
     folder = cache_root() / subdir
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S)
     try:

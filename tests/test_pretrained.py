@@ -8,10 +8,13 @@ import numpy as np
 import optax
 import pytest
 from loopback import QuietHandler, serve_folder
-from test_convert import TINY_VGG, numpy_variables, write_keras_h5
+from flax import traverse_util
+from safetensors.numpy import save_file
+from test_convert import TINY_RESNET, TINY_VGG, numpy_variables, write_keras_h5
 
 import jaxcnn
 from jaxcnn import cli, data, models, train
+from jaxcnn.models import convert
 from jaxcnn.models.preprocessing import preprocess
 
 
@@ -60,7 +63,7 @@ def test_bad_weights_are_refused(tmp_path, keras_file):
                                          r"the path of a weights file.*'imagnet' \(no such file\)"):
         models.create("vgg16", weights="imagnet")
     with pytest.raises(ValueError, match="vgg11 has no official ImageNet weights in jaxcnn; "
-                                         "weights='imagenet' works for resnet50, vgg16, vgg19"):
+                                         "weights='imagenet' works for resnet18, resnet50, vgg16, vgg19"):
         models.create("vgg11", weights="imagenet")
     with pytest.raises(ValueError, match="resnet50: these weights need stride_in_1x1=True"):
         models.create("resnet50", weights="imagenet", stride_in_1x1=False)  # before any download
@@ -239,3 +242,47 @@ def test_pooling_needs_include_top_false_and_a_large_enough_input():
     base = models.create("vgg16", include_top=False, **TINY_VGG)
     with pytest.raises(ValueError, match="at least 32x32 pixels"):
         base.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+
+
+def torch_named(model, variables):
+    """A ResNet's variables under torchvision's names and layouts (the loader's own naming,
+    checked against torch itself in test_convert): OIHW kernels, (out, in) Linear."""
+    flat = traverse_util.flatten_dict(variables)
+    rules = convert._torch_rules(model, list(flat))
+    named = {}
+    for path, value in flat.items():
+        value = np.asarray(value)
+        if value.ndim == 4:
+            value = value.transpose(3, 2, 0, 1)
+        elif value.ndim == 2:
+            value = value.T
+        named[rules[path][0][0]] = np.ascontiguousarray(value)
+    return named
+
+
+def test_hub_weights_get_a_name_of_their_own_in_cache_and_mirror(tmp_path, monkeypatch):
+    """The Hub calls every file model.safetensors: resnet18's is fetched and cached under
+    its own name, checked against its sha256; a WeightsSource can do the same."""
+    model = models.create("resnet18", **TINY_RESNET, input_shape=(32, 32, 3))
+    variables = numpy_variables(model, seed=4)
+    state_dict = torch_named(model, variables)
+    served = tmp_path / "served"
+    served.mkdir()
+    save_file(state_dict, served / "tiny.tv_in1k.safetensors")
+    (served / "resnet18.tv_in1k.safetensors").write_bytes(b"not the published file")
+    digest = hashlib.sha256((served / "tiny.tv_in1k.safetensors").read_bytes()).hexdigest()
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    with serve_folder(served) as url:
+        monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
+        with pytest.raises(ValueError, match=r"/resnet18\.tv_in1k\.safetensors: the downloaded "
+                                             r"file is not the published one.*694f673df652"):
+            models.create("resnet18", weights="imagenet")
+        source = models.WeightsSource("https://huggingface.co/x/tiny/resolve/abc/model.safetensors",
+                                      f"sha256:{digest}", "torch",
+                                      file_name="tiny.tv_in1k.safetensors")
+        pretrained = models.create("resnet18", **TINY_RESNET, input_shape=(32, 32, 3),
+                                   weights=source)
+    assert pretrained.preprocessing == "torch"
+    assert pretrained.weights == str(tmp_path / "cache" / "weights" / "tiny.tv_in1k.safetensors")
+    got = pretrained.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    jax.tree.map(np.testing.assert_array_equal, got, variables)

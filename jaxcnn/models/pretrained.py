@@ -7,8 +7,9 @@ Contract:
     and builds the model with the file's preprocessing and the `fields` its layout needs.
   * `IMAGENET[name]` is the official source behind `weights="imagenet"`: the
     keras.applications files for VGG16, VGG19 and ResNet50 (Keras publishes only md5 for
-    them, so md5 is what is checked); `IMAGENET_NOTOP[name]` their "_notop" files, used
-    for `include_top=False`.
+    them, so md5 is what is checked) and torchvision's ResNet-18 (safetensors on the Hub,
+    sha256); `IMAGENET_NOTOP[name]` the Keras "_notop" files, used for
+    `include_top=False` (a file with its classifier loads into the base alone too).
   * `resolve(name, weights, fields)` turns a `weights` argument into (local file,
     preprocessing, extra fields) for `models.create`.
   * `imagenet_classes()` lists the 1,000 ImageNet classes (WordNet id, name) in the order of
@@ -28,6 +29,7 @@ import numpy as np
 from jaxcnn import download
 
 KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+HUB = "https://huggingface.co/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +43,15 @@ class WeightsSource:
       preprocessing: the input scaling the weights were trained with ("caffe", "torch"),
         see `models.preprocessing`.
       fields: model fields the file's layout needs, e.g. (("stride_in_1x1", True),).
+      file_name: its name in the cache and on a mirror (default: the URL's file name; the
+        Hub names every file "model.safetensors").
     """
 
     url: str
     known_hash: str
     preprocessing: str | None = None
     fields: tuple[tuple[str, Any], ...] = ()
+    file_name: str | None = None
 
 
 IMAGENET: dict[str, WeightsSource] = {
@@ -59,6 +64,13 @@ IMAGENET: dict[str, WeightsSource] = {
     "resnet50": WeightsSource(
         KERAS_APPLICATIONS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
         "md5:2cb95161c43110f7111970584f804107", "caffe", (("stride_in_1x1", True),)),
+    # torchvision's weights (IMAGENET1K_V1) as timm publishes them in safetensors form on the
+    # Hub, pinned to a revision; the sha256 is the file's Git LFS object id.
+    "resnet18": WeightsSource(
+        HUB + "timm/resnet18.tv_in1k/resolve/bbd144b3e5565108aad885f145491d11bc6ce807/"
+              "model.safetensors",
+        "sha256:694f673df6520a3158624e8a89af086f59923ee4cd7436fe5bc3bc71d295ad81", "torch",
+        file_name="resnet18.tv_in1k.safetensors"),
 }
 # The same networks without their classifier, for include_top=False (Keras' "_notop" files).
 IMAGENET_NOTOP: dict[str, WeightsSource] = {
@@ -99,13 +111,14 @@ def resolve(name: str, weights, fields: Mapping[str, Any]
             raise ValueError(f"{name} has no official ImageNet weights in jaxcnn; "
                              f"weights='imagenet' works for {', '.join(sorted(IMAGENET))}. "
                              f"Other weights load from a file: weights='path/to/file'.")
-        weights = (IMAGENET if fields.get("include_top", True) else IMAGENET_NOTOP)[name]
+        notop = not fields.get("include_top", True) and name in IMAGENET_NOTOP
+        weights = (IMAGENET_NOTOP if notop else IMAGENET)[name]
     if isinstance(weights, WeightsSource):
         for field, value in weights.fields:
             if field in fields and fields[field] != value:
                 raise ValueError(f"{name}: these weights need {field}={value!r}, got "
                                  f"{fields[field]!r}.")
-        path = download.fetch(weights.url, weights.known_hash)
+        path = download.fetch(weights.url, weights.known_hash, name=weights.file_name)
         return str(path), weights.preprocessing, dict(weights.fields)
     path = _local_file(name, weights)
     return path, _FILE_PREPROCESSING.get(os.path.splitext(path)[1]), {}
