@@ -62,9 +62,9 @@ def test_bad_weights_are_refused(tmp_path, keras_file):
     with pytest.raises(ValueError, match=r"weights must be None, 'imagenet', a WeightsSource or "
                                          r"the path of a weights file.*'imagnet' \(no such file\)"):
         models.create("vgg16", weights="imagnet")
-    with pytest.raises(ValueError, match="vgg11 has no official ImageNet weights in jaxcnn; "
-                                         "weights='imagenet' works for resnet18, resnet50, vgg16, vgg19"):
-        models.create("vgg11", weights="imagenet")
+    with pytest.raises(ValueError, match="vgg13 has no official ImageNet weights in jaxcnn; "
+                                         "weights='imagenet' works for resnet18, resnet50, vgg11, vgg16, vgg19"):
+        models.create("vgg13", weights="imagenet")
     with pytest.raises(ValueError, match="resnet50: these weights need stride_in_1x1=True"):
         models.create("resnet50", weights="imagenet", stride_in_1x1=False)  # before any download
     with pytest.raises(ValueError, match="lenet5 takes no weights file; weights= works for "
@@ -245,13 +245,18 @@ def test_pooling_needs_include_top_false_and_a_large_enough_input():
 
 
 def torch_named(model, variables):
-    """A ResNet's variables under torchvision's names and layouts (the loader's own naming,
-    checked against torch itself in test_convert): OIHW kernels, (out, in) Linear."""
+    """A model's variables under torchvision's names and layouts (the loader's own naming,
+    checked against torch itself in test_convert): OIHW kernels, (out, in) Linear, VGG's
+    fc1 rows in (C, H, W) order."""
     flat = traverse_util.flatten_dict(variables)
     rules = convert._torch_rules(model, list(flat))
     named = {}
     for path, value in flat.items():
         value = np.asarray(value)
+        if path[1:] == ("fc1", "kernel"):  # rows (H, W, C) here, (C, H, W) in torchvision
+            channels = model.widths[-1]
+            value = (value.reshape(7, 7, channels, -1).transpose(2, 0, 1, 3)
+                     .reshape(channels * 49, -1))
         if value.ndim == 4:
             value = value.transpose(3, 2, 0, 1)
         elif value.ndim == 2:
@@ -286,3 +291,22 @@ def test_hub_weights_get_a_name_of_their_own_in_cache_and_mirror(tmp_path, monke
     assert pretrained.weights == str(tmp_path / "cache" / "weights" / "tiny.tv_in1k.safetensors")
     got = pretrained.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     jax.tree.map(np.testing.assert_array_equal, got, variables)
+
+
+def test_timm_vgg_layout_loads_like_torchvision(keras_file):
+    """timm's VGG files (torchvision's weights, fc1/fc2 as 7x7/1x1 convolutions) load."""
+    model = models.create("vgg16", input_shape=(32, 32, 3), **TINY_VGG)
+    variables = keras_file[1]
+    named = {}
+    for key, value in torch_named(model, variables).items():
+        for torchvision, timm in (("classifier.0.", "pre_logits.fc1."),
+                                  ("classifier.3.", "pre_logits.fc2."), ("classifier.6.", "head.fc.")):
+            if key.startswith(torchvision):
+                key = timm + key[len(torchvision):]
+                if key == "pre_logits.fc1.weight":  # timm's _filter_fn: (out, C, 7, 7)
+                    value = value.reshape(value.shape[0], TINY_VGG["widths"][-1], 7, 7)
+                elif key == "pre_logits.fc2.weight":
+                    value = value.reshape(*value.shape, 1, 1)
+        named[key] = value
+    assert "pre_logits.fc1.weight" in named and "head.fc.bias" in named
+    jax.tree.map(np.testing.assert_array_equal, models.load_weights(model, named), variables)

@@ -2,8 +2,8 @@
 
 Contract:
   * `load_torch_weights(model, source)` takes a `state_dict` saved as `.npz`,
-    `.safetensors` or given as a dict of NumPy arrays, with torchvision's names, for
-    `VGG` (with or without BatchNorm), `AlexNet` and `ResNet` models.
+    `.safetensors` or given as a dict of NumPy arrays, with torchvision's names (or timm's,
+    for VGG), for `VGG` (with or without BatchNorm), `AlexNet` and `ResNet` models.
   * `load_keras_weights(model, path)` reads a Keras HDF5 weights file (`save_weights` /
     the keras.applications downloads, layer groups holding `kernel:0`, `bias:0`, ..., or
     Keras 1's `<layer>_W_1:0`) for VGG-16/19 and ResNet-50 (built with
@@ -301,8 +301,33 @@ def load_torch_weights(model: nn.Module, source, key: jax.Array | None = None) -
       TypeError: for a model family without torchvision naming.
       ValueError: for a missing, unused or wrongly shaped weight, naming the key.
     """
-    return _assemble(model, lambda: read_arrays(source), _torch_rules, "torch", key,
-                     IGNORED_TORCH_KEYS)
+    return _assemble(model, lambda: from_timm_vgg(read_arrays(source)), _torch_rules, "torch",
+                     key, IGNORED_TORCH_KEYS)
+
+
+# timm publishes torchvision's VGG weights with its own classifier: fc1 and fc2 as 7x7 and
+# 1x1 convolutions ("pre_logits.fc1", "pre_logits.fc2") and "head.fc" (timm's vgg.py
+# `_filter_fn` is the inverse of this).
+_TIMM_VGG = {"pre_logits.fc1.": "classifier.0.", "pre_logits.fc2.": "classifier.3.",
+             "head.fc.": "classifier.6."}
+
+
+def from_timm_vgg(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """torchvision's names for a state_dict of timm's VGG layout; other dicts unchanged.
+
+    The convolution kernels of fc1/fc2, (out, C, 7, 7) and (out, in, 1, 1), become the
+    (out, C*7*7) and (out, in) Linear weights they equal (same C, H, W order).
+    """
+    if not any(k.startswith("pre_logits.") for k in arrays):
+        return arrays
+    renamed = {}
+    for k, v in arrays.items():
+        for timm, torchvision in _TIMM_VGG.items():
+            if k.startswith(timm):
+                k = torchvision + k[len(timm):]
+                v = v.reshape(v.shape[0], -1) if v.ndim == 4 else v
+        renamed[k] = v
+    return renamed
 
 
 def load_keras_weights(model: nn.Module, path: str | os.PathLike,

@@ -7,8 +7,8 @@ Contract:
     and builds the model with the file's preprocessing and the `fields` its layout needs.
   * `IMAGENET[name]` is the official source behind `weights="imagenet"`: the
     keras.applications files for VGG16, VGG19 and ResNet50 (Keras publishes only md5 for
-    them, so md5 is what is checked) and torchvision's ResNet-18 (safetensors on the Hub,
-    sha256); `IMAGENET_NOTOP[name]` the Keras "_notop" files, used for
+    them, so md5 is what is checked) and torchvision's VGG-11 and ResNet-18 (safetensors on
+    the Hub, sha256); `IMAGENET_NOTOP[name]` the Keras "_notop" files, used for
     `include_top=False` (a file with its classifier loads into the base alone too).
   * `resolve(name, weights, fields)` turns a `weights` argument into (local file,
     preprocessing, extra fields) for `models.create`.
@@ -65,7 +65,11 @@ IMAGENET: dict[str, WeightsSource] = {
         KERAS_APPLICATIONS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
         "md5:2cb95161c43110f7111970584f804107", "caffe", (("stride_in_1x1", True),)),
     # torchvision's weights (IMAGENET1K_V1) as timm publishes them in safetensors form on the
-    # Hub, pinned to a revision; the sha256 is the file's Git LFS object id.
+    # Hub (VGG in timm's layout, read by `convert.from_timm_vgg`); the sha256 pins the file.
+    "vgg11": WeightsSource(
+        HUB + "timm/vgg11.tv_in1k/resolve/main/model.safetensors",
+        "sha256:682c023808812148d4e60c76d80ad83dbeaf5d50eb1a952a0b836895003151e5", "torch",
+        file_name="vgg11.tv_in1k.safetensors"),
     "resnet18": WeightsSource(
         HUB + "timm/resnet18.tv_in1k/resolve/bbd144b3e5565108aad885f145491d11bc6ce807/"
               "model.safetensors",
