@@ -2,12 +2,15 @@
 
 Every dataset here has one protocol, which `jaxcnn.fit` and the train/eval steps use:
 `batches(batch_size, *, shuffle, seed, epoch, drop_remainder, process_index,
-process_count)` yielding `{"image": float32 NHWC in [0, 1], "label": int32, "mask": bool}`,
+process_count, start_batch)` yielding `{"image": NHWC float32 in [0, 1] or uint8,
+"label": int32, "mask": bool}` (uint8 images are scaled inside the compiled step),
 `num_batches(batch_size, drop_remainder)`, `image_shape`, `num_classes`, `name`, `len()`.
 
 - `load(name, split)`: any TFDS image-classification dataset, or the embedded `digits`
   and `shapes`, read through `tfds.data_source` (no TensorFlow).
-- `from_arrays(images, labels)`, `from_folder(directory)`: the user's own data.
+- `from_arrays(images, labels)`, `from_folder(directory)`: the user's own data in memory.
+- `stream_folder(directory, image_size)`: a folder read while training, decoded and
+  augmented (ImageNet's crops) in worker processes by Grain.
 - `shard_for_pmap`, `shard_batch`, `prefetch_to_device`: batches placed for pmap,
   sharded jit, or ahead of time on the device.
 - `jaxcnn.data.augment`: jitted augmentations for training batches.
@@ -22,6 +25,7 @@ from jaxcnn.data.batching import (Batch, batch_sharding, prefetch_to_device, sha
 from jaxcnn.data.catalog import DatasetNotPreparedError, SourceDataset, catalog_names, load
 from jaxcnn.data.digits import digits
 from jaxcnn.data.folder import from_folder
+from jaxcnn.data.stream import FolderStream, stream_folder
 
 
 def names() -> list[str]:
@@ -29,7 +33,9 @@ def names() -> list[str]:
     return list(builders.EMBEDDED)
 
 
-__all__ = ["ArrayDataset", "Batch", "DatasetNotPreparedError", "SourceDataset", "augment",
+__all__ = ["ArrayDataset", "Batch", "DatasetNotPreparedError", "FolderStream", "SourceDataset",
+           "augment",
            "batch_sharding", "builders", "catalog_names", "convert_channels", "digits",
            "from_arrays", "from_folder", "load", "names", "prefetch_to_device",
-           "resize_images", "shapes", "shard_batch", "shard_for_pmap", "split"]
+           "resize_images", "shapes", "shard_batch", "shard_for_pmap", "split",
+           "stream_folder"]

@@ -46,7 +46,7 @@ class ArrayDataset:
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
                 epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
-                process_count: int | None = None) -> Iterator[Batch]:
+                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
         """Iterates over the dataset once.
 
         Args:
@@ -59,6 +59,7 @@ class ArrayDataset:
           process_index: this process's index (default `jax.process_index()`).
           process_count: number of processes (default `jax.process_count()`); each yields
             only its `batch_size // process_count` rows of every global batch.
+          start_batch: start at this batch of the epoch (a run resumed mid-epoch).
 
         Returns:
           An iterator of batches `{"image": (b,H,W,C) float32, "label": (b,) int32,
@@ -67,7 +68,8 @@ class ArrayDataset:
         index, count = resolve_process(process_index, process_count)
         for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
                                     epoch=epoch, drop_remainder=drop_remainder,
-                                    process_index=index, process_count=count, name=self.name):
+                                    process_index=index, process_count=count, name=self.name,
+                                    start_batch=start_batch):
             yield masked_batch(self.images[idx], self.labels[idx], mask)
 
     def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
@@ -163,14 +165,19 @@ def _int32_labels(labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32)
 
 
+# uint8 -> [0, 1]: a multiplication, the same on the host and in a compiled step (XLA turns
+# a division by 255 into this multiplication), so 8-bit and float batches train alike.
+UINT8_SCALE = np.float32(1 / 255)
+
+
 def _to_unit_float(images: np.ndarray) -> np.ndarray:
-    """Converts images to float32 in [0, 1] (uint8 divided by 255).
+    """Converts images to float32 in [0, 1] (uint8 times UINT8_SCALE).
 
     Float images must already lie in [0, 1]: values such as 0-255 are refused rather than
     guessed at, since both a silent rescale and none at all would train the wrong thing.
     """
     if images.dtype == np.uint8:
-        return images.astype(np.float32) / 255.0
+        return images.astype(np.float32) * UINT8_SCALE
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}; "
                          "convert them with images.astype('float32') / max_value.")

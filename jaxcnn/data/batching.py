@@ -46,7 +46,8 @@ def resolve_process(process_index: int | None, process_count: int | None) -> tup
 
 def batch_plan(num_examples: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int,
                drop_remainder: bool, process_index: int = 0, process_count: int = 1,
-               name: str = "dataset") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+               name: str = "dataset", start_batch: int = 0
+               ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields `(indices, mask)` of this process's part of every global batch.
 
     Args:
@@ -59,6 +60,8 @@ def batch_plan(num_examples: int, batch_size: int, *, shuffle: bool, seed: int, 
       process_index: this process's index.
       process_count: number of processes sharing every global batch.
       name: dataset name for messages.
+      start_batch: skip this many batches of the epoch (a run resumed mid-epoch); nothing
+        is read for them.
 
     Returns:
       An iterator of `(indices, mask)`: `indices` (batch_size // process_count,) int64
@@ -80,7 +83,7 @@ def batch_plan(num_examples: int, batch_size: int, *, shuffle: bool, seed: int, 
         order = np.random.default_rng([seed, epoch]).permutation(num_examples)
     local = batch_size // process_count
     stop = num_examples - num_examples % batch_size if drop_remainder else num_examples
-    for start in range(0, stop, batch_size):
+    for start in range(start_batch * batch_size, stop, batch_size):
         global_idx = order[start:start + batch_size]
         mask = np.arange(batch_size) < global_idx.shape[0]
         global_idx = np.concatenate([global_idx, np.zeros(batch_size - global_idx.shape[0], int)])

@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxcnn.data import builders
-from jaxcnn.data.arrays import ArrayDataset, convert_channels
+from jaxcnn.data.arrays import UINT8_SCALE, ArrayDataset, convert_channels
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 
 IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
@@ -66,12 +66,13 @@ class SourceDataset:
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
                 epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
-                process_count: int | None = None) -> Iterator[Batch]:
+                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
         """Reads the dataset once; arguments and batches as `ArrayDataset.batches`."""
         index, count = resolve_process(process_index, process_count)
         for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
                                     epoch=epoch, drop_remainder=drop_remainder,
-                                    process_index=index, process_count=count, name=self.name):
+                                    process_index=index, process_count=count, name=self.name,
+                                    start_batch=start_batch):
             images = np.zeros((len(idx), *self.image_shape), np.float32)
             labels = np.zeros(len(idx), np.int32)
             images[mask], labels[mask] = self.read(idx[mask])  # padding rows stay zero
@@ -123,8 +124,8 @@ def fit_image(image: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarra
     """
     if image.ndim == 2:
         image = image[..., None]
-    scale = 255.0 if image.dtype == np.uint8 else 1.0
-    image = image.astype(np.float32) / np.float32(scale)
+    scale = UINT8_SCALE if image.dtype == np.uint8 else np.float32(1)
+    image = image.astype(np.float32) * scale
     height, width, channels = image_shape
     if image.shape[:2] != (height, width):
         # PIL's bilinear filter widens its support when shrinking, so it antialiases; it

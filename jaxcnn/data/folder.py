@@ -67,20 +67,7 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
     size = None
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_names:
-        raise ValueError(f"directory {str(root)!r} has no class sub-folders; put the images of "
-                         "each class in their own sub-folder, e.g. cats/ and dogs/.")
-    files = [(path, label) for label, name in enumerate(class_names)
-             for path in sorted((root / name).rglob("*"))
-             if path.is_file() and not path.name.startswith(".")]
-    inside = root.resolve()
-    outside = [path for path, _ in files if not path.resolve().is_relative_to(inside)]
-    if outside and not follow_symlinks:
-        files = [(path, label) for path, label in files if path.resolve().is_relative_to(inside)]
-        warnings.warn(f"did not follow {len(outside)} symbolic link(s) leading out of {root}: "
-                      f"{', '.join(str(p.relative_to(root)) for p in outside[:10])}; pass "
-                      "follow_symlinks=True to read them.", stacklevel=2)
+    class_names, files = scan_folder(root, follow_symlinks)
     cache_file = _cache_path(root, files, size, channels, cache_dir)
     if cache and cache_file.exists():
         with np.load(cache_file) as npz:
@@ -95,6 +82,37 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
                       f"{'; '.join(skipped)}", stacklevel=2)
     return from_arrays(images, labels, num_classes=len(class_names), name=root.name,
                        class_names=class_names)
+
+
+def scan_folder(root: pathlib.Path, follow_symlinks: bool = False
+                ) -> tuple[list[str], list[tuple[pathlib.Path, int]]]:
+    """The class names (sorted sub-folders) and every (file, label), in sorted path order.
+
+    Symbolic links leading out of `root` are left out (with a warning naming them) unless
+    `follow_symlinks`.
+
+    Raises:
+      ValueError: no class sub-folders, or a class without files.
+    """
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_names:
+        raise ValueError(f"directory {str(root)!r} has no class sub-folders; put the images of "
+                         "each class in their own sub-folder, e.g. cats/ and dogs/.")
+    files = [(path, label) for label, name in enumerate(class_names)
+             for path in sorted((root / name).rglob("*"))
+             if path.is_file() and not path.name.startswith(".")]
+    inside = root.resolve()
+    outside = [path for path, _ in files if not path.resolve().is_relative_to(inside)]
+    if outside and not follow_symlinks:
+        files = [(path, label) for path, label in files if path.resolve().is_relative_to(inside)]
+        warnings.warn(f"did not follow {len(outside)} symbolic link(s) leading out of {root}: "
+                      f"{', '.join(str(p.relative_to(root)) for p in outside[:10])}; pass "
+                      "follow_symlinks=True to read them.", stacklevel=3)
+    empty = sorted(set(class_names) - {class_names[label] for _, label in files})
+    if empty:
+        raise ValueError(f"class folder(s) {', '.join(map(repr, empty))} of {str(root)!r} hold "
+                         "no files; remove them or add their images.")
+    return class_names, files
 
 
 def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -10,7 +10,6 @@ the progress bar and before every checkpoint, where a NaN/Inf raises
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import time
 from typing import Callable
@@ -74,10 +73,10 @@ class Loop:
         size, total = self.batch_size, self.steps_per_epoch
         sums = dict(sums or {"loss": 0.0, "accuracy": 0.0, "steps": 0, "seconds": 0.0})
         batches = self.train_data.batches(size, shuffle=True, seed=self.seed, epoch=epoch,
-                                          drop_remainder=True)
+                                          drop_remainder=True, start_batch=offset)
         self.monitor.start_epoch(epoch, total, offset)
         pending, start = [], time.perf_counter()
-        for i, batch in enumerate(itertools.islice(batches, offset, None), start=offset + 1):
+        for i, batch in enumerate(batches, start=offset + 1):
             state, metrics = self.parallel.train_fn(state, self.parallel.place_batch(batch))
             pending.append(self.parallel.metrics(metrics))
             step = (epoch - 1) * total + i

@@ -1,0 +1,346 @@
+"""Image folders read while training: decoded and transformed in worker processes (Grain).
+
+Contract: `stream_folder(directory, image_size, training=...)` returns a `FolderStream`, a
+dataset with the protocol `jaxcnn.fit` uses (`batches`, `num_batches`, `len`,
+`image_shape`, `num_classes`, `name`, `class_names`) that never holds the images in
+memory. Each batch is read when it is needed: Grain runs the reading, decoding and
+transform of its examples in `workers` processes (0: in this process), prefetching ahead
+of the training step. Batches hold uint8 images (8-bit on the host; the compiled step
+scales them to [0, 1]). The training transform is ImageNet's standard one
+(random-resized crop with Inception's scale (0.08, 1) and aspect ratio (3/4, 4/3),
+then a horizontal flip half of the time); the evaluation transform resizes the shorter
+side to `image_size / CROP_FRACTION` and takes the center crop. Every random draw depends
+only on (seed, epoch, example index), so batches are the same with any number of
+workers, and a resumed run (`start_batch`) reads exactly the batches it had left. A file
+that cannot be decoded is never fatal: its row is masked out (no loss, no accuracy) and
+the files skipped in an epoch are named in one warning.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import pathlib
+import warnings
+import weakref
+from typing import Iterator
+
+import grain
+from absl import flags
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
+from jaxcnn.data.folder import scan_folder
+
+CROP_FRACTION = 0.875  # evaluation: 224 of 256, as torchvision and timm
+SCALE = (0.08, 1.0)  # random-resized crop: fraction of the image area (Inception)
+RATIO = (3 / 4, 4 / 3)  # and aspect ratio range
+ATTEMPTS = 10  # draws before falling back to the center crop (torchvision's rule)
+
+
+def default_workers() -> int:
+    """The cores left to the host besides the training process (at least 1)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderStream:
+    """A folder of class sub-folders, read and transformed batch by batch.
+
+    Attributes:
+      files: the image files, in sorted path order.
+      labels: the label of each file.
+      num_classes: number of classes (sub-folders).
+      image_shape: (H, W, C) of the images in the batches.
+      name: a readable name used in messages and run records.
+      class_names: the sub-folder names, label i = i-th name.
+      training: the random training transform (else the evaluation one).
+      workers: worker processes that decode (0: this process).
+    """
+
+    files: tuple[str, ...]
+    labels: tuple[int, ...]
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    name: str
+    class_names: tuple[str, ...]
+    training: bool = True
+    workers: int = 0
+    # Running pipelines by plan (see `batches`): a cache of worker processes, never data.
+    _feeds: dict = dataclasses.field(default_factory=dict, compare=False, hash=False,
+                                     repr=False)
+
+    def __post_init__(self):
+        weakref.finalize(self, _close_feeds, self._feeds)  # workers end with the dataset
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
+        """How many batches `batches()` yields for these arguments."""
+        return count_batches(len(self), batch_size, drop_remainder)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
+                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
+        """Reads the dataset once; arguments and batches as `ArrayDataset.batches`, with
+        uint8 images.
+
+        The worker processes outlive the epoch: the next call that continues where this
+        one ended (the next epoch of a training run, the next evaluation) reads from the
+        same running pipeline, so workers start once per run, not once per epoch.
+        """
+        index, count = resolve_process(process_index, process_count)
+        total = self.num_batches(batch_size, drop_remainder)
+        next(batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
+                        drop_remainder=drop_remainder, process_index=index,
+                        process_count=count, name=self.name), None)  # checks the arguments
+        plan = _Plan(self, batch_size, shuffle, seed, drop_remainder, index, count, total)
+        epoch = epoch if plan.random else 0  # without randomness every epoch is the same
+        feed = self._feeds.get(plan)
+        if feed is None or feed.position != (epoch, start_batch):
+            if feed is not None:
+                feed.close()
+            feed = self._feeds[plan] = _Feed(plan, epoch, start_batch, self.workers)
+        skipped = []
+        try:
+            for _ in range(start_batch, total):
+                batch, errors = feed.next_batch()
+                skipped += errors
+                yield batch
+        finally:
+            if skipped:
+                warnings.warn(f"skipped {len(skipped)} unreadable image file(s) of "
+                              f"{self.name} in epoch {epoch}: {'; '.join(skipped[:10])}",
+                              stacklevel=2)
+
+    def __getstate__(self) -> dict:
+        """Pickled for the worker processes without the running pipelines."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "_feeds"}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in {**state, "_feeds": {}}.items():
+            object.__setattr__(self, name, value)
+
+    def close(self) -> None:
+        """Stops the worker processes (they also stop when the dataset is collected)."""
+        _close_feeds(self._feeds)
+
+    def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
+        """Reads, decodes and transforms one example (runs in a worker process).
+
+        Args:
+          index: the example.
+          real: False for a padding row (nothing is read).
+          seed, epoch: what the random transform depends on, with `index`.
+
+        Returns:
+          {"image": uint8 (H, W, C), "label", "mask", "error": "" or the file and reason}.
+        """
+        height, width, channels = self.image_shape
+        blank = {"image": np.zeros(self.image_shape, np.uint8), "label": 0, "mask": False,
+                 "error": ""}
+        if not real:
+            return blank
+        path = self.files[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+        except Image.DecompressionBombError as err:
+            return {**blank, "error": f"{path} (decompression bomb: {err})"}
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            return {**blank, "error": f"{path} ({type(err).__name__}: "
+                                      f"{str(err).splitlines()[0] if str(err) else 'unreadable'})"}
+        if self.training:
+            rng = np.random.default_rng([seed, epoch, index])
+            image = random_resized_crop(image, (height, width), rng)
+            if rng.random() < 0.5:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        else:
+            image = center_crop(image, (height, width))
+        pixels = np.asarray(image, np.uint8).reshape(height, width, channels)
+        return {"image": pixels, "label": self.labels[index], "mask": True, "error": ""}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Which example every row of every batch holds, epoch after epoch, for one process:
+    the rows of `batch_plan`, laid end to end over the epochs (picklable, for the workers).
+    """
+
+    stream: FolderStream = dataclasses.field(repr=False)
+    batch_size: int
+    shuffle: bool
+    seed: int
+    drop_remainder: bool
+    process_index: int
+    process_count: int
+    batches_per_epoch: int
+
+    @property
+    def random(self) -> bool:
+        """Whether epochs differ (order or transform)."""
+        return self.shuffle or self.stream.training
+
+    @property
+    def rows(self) -> int:
+        """Rows of this process in one batch."""
+        return self.batch_size // self.process_count
+
+    def __call__(self, element: int, first_epoch: int) -> dict:
+        """Loads the `element`-th row counted from the start of `first_epoch`."""
+        per_epoch = self.batches_per_epoch * self.rows
+        epoch = first_epoch + element // per_epoch if self.random else first_epoch
+        batch, row = divmod(element % per_epoch, self.rows)
+        position = batch * self.batch_size + self.process_index * self.rows + row
+        real = position < len(self.stream)
+        index = int(_order(len(self.stream), self.shuffle, self.seed, epoch)[position]) if real else 0
+        return self.stream.load(index, real, self.seed, epoch)
+
+
+@functools.lru_cache(maxsize=2)
+def _order(count: int, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
+    """The example order of an epoch, as `batch_plan` draws it (cached per process)."""
+    return np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+
+
+class _Feed:
+    """A running Grain pipeline over `plan` from (epoch, batch); knows where it stands."""
+
+    def __init__(self, plan: _Plan, epoch: int, start_batch: int, workers: int):
+        self.plan = plan
+        self.position = (epoch, start_batch)
+        first = start_batch * plan.rows
+        dataset = (grain.MapDataset.range(first, first + _ENDLESS)
+                   .map(functools.partial(_load_element, plan=plan, first_epoch=epoch))
+                   .to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=64)))
+        if workers > 0:
+            # Grain 0.2 reads an absl flag when it starts workers and fails if the program
+            # never parsed absl flags (scripts, notebooks): parse none, keeping defaults.
+            if not flags.FLAGS.is_parsed():
+                flags.FLAGS.mark_as_parsed()
+            dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(
+                num_workers=workers, per_worker_buffer_size=4))
+        self.elements = iter(dataset)
+
+    def next_batch(self) -> tuple[Batch, list[str]]:
+        """The next batch and the files it could not read."""
+        rows = [next(self.elements) for _ in range(self.plan.rows)]
+        epoch, batch = self.position
+        batch += 1
+        if batch == self.plan.batches_per_epoch:
+            epoch, batch = (epoch + 1 if self.plan.random else epoch), 0
+        self.position = (epoch, batch)
+        return ({"image": np.stack([row["image"] for row in rows]),
+                 "label": np.array([row["label"] for row in rows], np.int32),
+                 "mask": np.array([row["mask"] for row in rows], bool)},
+                [row["error"] for row in rows if row["error"]])
+
+    def close(self) -> None:
+        close = getattr(self.elements, "close", None)
+        if close is not None:
+            close()
+
+
+def _close_feeds(feeds: dict) -> None:
+    for feed in feeds.values():
+        feed.close()
+    feeds.clear()
+
+
+_ENDLESS = 1 << 40  # elements of a feed: more than any run reads
+
+
+def _load_element(element: int, plan: _Plan, first_epoch: int) -> dict:
+    return plan(element, first_epoch)
+
+
+def random_resized_crop(image: Image.Image, size: tuple[int, int],
+                        rng: np.random.Generator) -> Image.Image:
+    """Inception's crop: a random area fraction in SCALE and aspect ratio in RATIO (log-
+    uniform), resized to `size` (H, W); the center crop after ATTEMPTS failed draws.
+
+    Args:
+      image: the decoded image.
+      size: (height, width) of the result.
+      rng: the example's generator.
+
+    Returns:
+      The cropped and resized image (bilinear, antialiased).
+    """
+    width, height = image.size
+    area = width * height
+    for _ in range(ATTEMPTS):
+        target = area * rng.uniform(*SCALE)
+        ratio = np.exp(rng.uniform(np.log(RATIO[0]), np.log(RATIO[1])))
+        w = int(round(np.sqrt(target * ratio)))
+        h = int(round(np.sqrt(target / ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            left = int(rng.integers(0, width - w + 1))
+            top = int(rng.integers(0, height - h + 1))
+            return image.resize((size[1], size[0]), Image.Resampling.BILINEAR,
+                                box=(left, top, left + w, top + h))
+    return center_crop(image, size, fraction=1.0)
+
+
+def center_crop(image: Image.Image, size: tuple[int, int],
+                fraction: float = CROP_FRACTION) -> Image.Image:
+    """The evaluation transform: the central region that, with the shorter side scaled to
+    `size / fraction`, is `size` (H, W), resized to `size` in one bilinear step.
+
+    Args:
+      image: the decoded image.
+      size: (height, width) of the result.
+      fraction: the crop's share of the (scaled) shorter side.
+
+    Returns:
+      The cropped and resized image.
+    """
+    width, height = image.size
+    scale = min(width / (size[1] / fraction), height / (size[0] / fraction))
+    crop_w, crop_h = size[1] * scale, size[0] * scale
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return image.resize((size[1], size[0]), Image.Resampling.BILINEAR,
+                        box=(left, top, left + crop_w, top + crop_h))
+
+
+def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, int], *,
+                  training: bool = True, channels: int = 3, workers: int | None = None,
+                  follow_symlinks: bool = False) -> FolderStream:
+    """A folder of class sub-folders (any mix of JPEG/PNG/...) read while training.
+
+    Args:
+      directory: the folder holding one sub-folder of images per class.
+      image_size: (H, W) of the batches' images (or HxH for an int).
+      training: the random training transform; False: resize and center crop.
+      channels: 3 (RGB) or 1 (grayscale); every image is converted.
+      workers: decoding processes; default `default_workers()`; 0 decodes in this process.
+      follow_symlinks: also read files whose symbolic links lead out of `directory`.
+
+    Returns:
+      A `FolderStream`.
+
+    Raises:
+      ValueError: a missing folder, no class sub-folders, an empty class, bad arguments.
+    """
+    root = pathlib.Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
+                         "one sub-folder of images per class.")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
+        raise ValueError(f"image_size must be a positive int or (height, width), got "
+                         f"{image_size!r}.")
+    workers = default_workers() if workers is None else workers
+    cores = os.cpu_count() or 1
+    if not isinstance(workers, int) or not 0 <= workers <= cores:
+        raise ValueError(f"workers must be an int from 0 to {cores} (the cores of this "
+                         f"machine), got {workers!r}.")
+    class_names, files = scan_folder(root, follow_symlinks)
+    return FolderStream(tuple(str(p) for p, _ in files), tuple(label for _, label in files),
+                        len(class_names), (*size, channels), root.name, tuple(class_names),
+                        training, workers)

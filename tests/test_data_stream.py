@@ -1,0 +1,199 @@
+"""Streaming image folders (jaxcnn.data.stream): worker processes, determinism, resume."""
+import io
+import os
+import signal
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+import jaxcnn
+from jaxcnn import data, models, train
+from jaxcnn.data.stream import center_crop, random_resized_crop, stream_folder
+from jaxcnn.train.steps import float_images
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """3 classes of 16 images of varied sizes and modes (RGB/L/RGBA/CMYK; JPEG and PNG)."""
+    root = tmp_path_factory.mktemp("stream")
+    rng = np.random.default_rng(0)
+    modes = ["RGB", "L", "RGBA", "CMYK"]
+    for c in range(3):
+        (root / f"class{c}").mkdir()
+        for i in range(16):
+            h, w = int(rng.integers(30, 60)), int(rng.integers(40, 80))
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            pixels[..., c] = 255  # a colour per class, so a network can learn something
+            image = Image.fromarray(pixels).convert(modes[i % 4])
+            fmt = "PNG" if image.mode in ("L", "RGBA") else "JPEG"
+            image.save(root / f"class{c}" / f"{i:02d}.{fmt.lower()}", format=fmt)
+    return root
+
+
+def epoch_batches(stream, epoch, **kwargs):
+    return list(stream.batches(12, shuffle=True, seed=3, epoch=epoch, drop_remainder=True,
+                               **kwargs))
+
+
+def test_batches_are_the_same_with_any_number_of_workers(folder):
+    runs = {}
+    for workers in (0, 2):
+        stream = stream_folder(folder, SIZE, workers=workers)
+        runs[workers] = [epoch_batches(stream, epoch) for epoch in (1, 2)]
+        stream.close()
+    for a, b in zip(sum(runs[0], []), sum(runs[2], [])):
+        for key in ("image", "label", "mask"):
+            np.testing.assert_array_equal(a[key], b[key])
+    first, second = runs[0]
+    assert first[0]["image"].dtype == np.uint8 and first[0]["image"].shape == (12, SIZE, SIZE, 3)
+    assert len(first) == 4 and all(b["mask"].all() for b in first)
+    assert not np.array_equal(first[0]["image"], second[0]["image"])  # new crops and order
+    labels = np.concatenate([b["label"] for b in first])
+    assert sorted(labels) == [0] * 16 + [1] * 16 + [2] * 16  # every example once
+
+
+def test_a_resumed_epoch_reads_exactly_the_batches_it_had_left(folder):
+    stream = stream_folder(folder, SIZE, workers=1)
+    full = epoch_batches(stream, 2)
+    fresh = stream_folder(folder, SIZE, workers=1)
+    rest = epoch_batches(fresh, 2, start_batch=2)
+    assert len(rest) == 2
+    for a, b in zip(full[2:], rest):
+        np.testing.assert_array_equal(a["image"], b["image"])
+    stream.close(), fresh.close()
+
+
+def test_evaluation_reads_every_image_once_center_cropped(folder):
+    stream = stream_folder(folder, SIZE, training=False, workers=0)
+    batches = list(stream.batches(20, drop_remainder=False))
+    mask = np.concatenate([b["mask"] for b in batches])
+    assert len(batches) == 3 and mask.sum() == 48 and not mask[-12:].any()
+    with Image.open(stream.files[0]) as image:
+        expected = np.asarray(center_crop(image.convert("RGB"), (SIZE, SIZE)))
+    np.testing.assert_array_equal(batches[0]["image"][0], expected)
+    again = list(stream.batches(20, drop_remainder=False))  # the same pass, from the same feed
+    np.testing.assert_array_equal(again[1]["image"], batches[1]["image"])
+
+
+def test_center_crop_equals_resize_then_crop():
+    """torchvision's eval transform in two steps (shorter side to size/0.875, center crop)
+    against the one-step crop-and-resize: equal up to resampling (smooth image)."""
+    y, x = np.mgrid[0:300, 0:400]
+    pixels = np.stack([x * 255 / 399, y * 255 / 299, (x + y) * 255 / 698], -1).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    ours = np.asarray(center_crop(image, (224, 224)), np.float32)
+    resized = image.resize((round(400 * 256 / 300), 256), Image.Resampling.BILINEAR)
+    left, top = (resized.width - 224) // 2, (256 - 224) // 2
+    reference = np.asarray(resized.crop((left, top, left + 224, top + 224)), np.float32)
+    assert np.abs(ours - reference).max() <= 3
+
+
+def test_random_resized_crops_follow_inception_ranges():
+    """Pixels encode their coordinates, so each crop's box is read back from its corners."""
+    y, x = np.mgrid[0:300, 0:400]
+    pixels = np.stack([x * 255 // 399, y * 255 // 299, np.zeros_like(x)], -1).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    areas, ratios = [], []
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        crop = np.asarray(random_resized_crop(image, (64, 64), rng), np.float64)
+        w = (crop[0, -1, 0] - crop[0, 0, 0]) * 399 / 255 * 64 / 63
+        h = (crop[-1, 0, 1] - crop[0, 0, 1]) * 299 / 255 * 64 / 63
+        areas.append(w * h / (400 * 300))
+        ratios.append(w / h)
+    assert 0.05 < min(areas) < 0.2 and max(areas) > 0.6 and max(areas) < 1.05
+    assert min(ratios) > 0.7 and max(ratios) < 1.45
+
+
+def test_unreadable_files_are_masked_and_named(folder, tmp_path):
+    bad = tmp_path / "bad"
+    for c in ("a", "b"):
+        (bad / c).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (40, 40), (i * 60, 0, 0)).save(bad / c / f"{i}.png")
+    (bad / "a" / "broken.jpg").write_bytes(b"not an image")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 255, 0)).save(buffer, format="JPEG")
+    (bad / "b" / "truncated.jpg").write_bytes(buffer.getvalue()[:200])
+    stream = stream_folder(bad, SIZE, training=False, workers=1)
+    with pytest.warns(UserWarning, match=r"skipped 2 unreadable image file\(s\) of bad in "
+                                         r"epoch 0: .*broken\.jpg .*truncated\.jpg"):
+        batches = list(stream.batches(10, drop_remainder=False))
+    mask = np.concatenate([b["mask"] for b in batches])
+    assert mask.sum() == 8 and len(mask) == 10
+    stream.close()
+
+
+def test_bad_folders_and_arguments_are_refused(tmp_path):
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "x.png")
+    with pytest.raises(ValueError, match="has no class sub-folders"):
+        stream_folder(tmp_path / "flat", SIZE)
+    (tmp_path / "classes" / "cat").mkdir(parents=True)
+    (tmp_path / "classes" / "dog").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "classes" / "cat" / "x.png")
+    with pytest.raises(ValueError, match=r"class folder\(s\) 'dog' .* hold no files"):
+        stream_folder(tmp_path / "classes", SIZE)
+    with pytest.raises(ValueError, match=r"workers must be an int from 0 to \d+ \(the cores"):
+        stream_folder(tmp_path / "classes", SIZE, workers=10_000)
+    with pytest.raises(ValueError, match="is not a folder"):
+        stream_folder(tmp_path / "none", SIZE)
+
+
+def test_uint8_batches_train_exactly_like_their_float_images():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 32, 32, 1), dtype=np.uint8)
+    on_host = data.from_arrays(images, np.zeros(8, int), num_classes=3).images
+    np.testing.assert_array_equal(np.asarray(jax.jit(float_images)(images)), on_host)
+    model = models.create("lenet5", num_classes=3)
+    state = train.create_state(model, train.make_optimizer("sgd", 0.1), seed=0)
+    batch = {"label": np.arange(8) % 3, "mask": np.ones(8, bool)}
+    step = jax.jit(train.train_step)
+    a, _ = step(state, {**batch, "image": images})
+    b, _ = step(state, {**batch, "image": on_host})
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+
+
+class CtrlCAfter:
+    """Delegates to a dataset and sends this process SIGINT after `count` training batches
+    (a user pressing Ctrl-C at a known point)."""
+
+    def __init__(self, dataset, count):
+        self.dataset, self.count = dataset, count
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def batches(self, *args, **kwargs):
+        for batch in self.dataset.batches(*args, **kwargs):
+            yield batch
+            self.count -= 1
+            if self.count == 0:
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_a_run_stopped_mid_epoch_resumes_bit_identical_with_workers(folder, tmp_path):
+    options = dict(epochs=2, batch_size=12, learning_rate=1e-3, progress=False, seed=1)
+    model = models.create("cnn4", num_classes=3, input_shape=(SIZE, SIZE, 3), padding="SAME")
+    whole = stream_folder(folder, SIZE, workers=1)
+    reference, _ = jaxcnn.fit(model, whole, workdir=tmp_path / "whole", **options)
+    whole.close()
+    stream = stream_folder(folder, SIZE, workers=1)
+    with pytest.raises(train.Preempted):
+        jaxcnn.fit(model, CtrlCAfter(stream, 6), workdir=tmp_path / "run", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "continuing the run from step 6"
+        resumed, history = jaxcnn.fit(model, stream, workdir=tmp_path / "run", **options)
+    stream.close()
+    assert len(history) == 2
+    for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(reference.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
