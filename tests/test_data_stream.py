@@ -197,3 +197,18 @@ def test_a_run_stopped_mid_epoch_resumes_bit_identical_with_workers(folder, tmp_
     assert len(history) == 2
     for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(reference.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_two_processes_read_disjoint_rows_whose_union_is_the_global_batch(folder, training):
+    """Each of 2 processes reads only its half of every global batch (multi-host runs)."""
+    stream = stream_folder(folder, SIZE, training=training, workers=0)
+    args = dict(shuffle=training, seed=5, epoch=1, drop_remainder=training)
+    whole = list(stream.batches(16, process_index=0, process_count=1, **args))
+    halves = [list(stream.batches(16, process_index=i, process_count=2, **args)) for i in (0, 1)]
+    assert len(whole) == len(halves[0]) == len(halves[1])
+    for full, first, second in zip(whole, *halves):
+        assert len(first["label"]) == len(second["label"]) == 8
+        for key in ("image", "label", "mask"):
+            np.testing.assert_array_equal(np.concatenate([first[key], second[key]]), full[key])
+    stream.close()

@@ -2,6 +2,8 @@
 import csv
 import json
 import pathlib
+import time
+import warnings
 
 import flax.linen as nn
 import jax
@@ -9,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn import cli, data, layers, train
+from jaxcnn import cli, data, layers, models, train
 from jaxcnn.train.config import TrainConfig, load_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,7 +49,7 @@ def test_monitor_writes_history_curves_tensorboard_and_a_bar(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and set(rows[0]) == {"epoch", "train_loss", "train_accuracy",
                                                "eval_loss", "eval_accuracy",
-                                               "learning_rate", "seconds"}
+                                               "learning_rate", "seconds", "input_wait"}
     assert float(rows[1]["eval_loss"]) == pytest.approx(history[1]["eval_loss"])
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
@@ -172,3 +174,37 @@ def test_train_reruns_never_destroy_a_run(tmp_path, monkeypatch, capsys):
             assert (workdir / name).read_bytes() == content, name
     assert cli.main([*quick, "--learning-rate", "0.01", "--overwrite"]) == 0
     assert json.loads((workdir / "run.json").read_text())["learning_rate"] == 0.01
+
+
+class SlowInput:
+    """Delegates to a dataset, taking `delay` seconds to hand over each batch (a slow disk)."""
+
+    def __init__(self, dataset, delay):
+        self.dataset, self.delay = dataset, delay
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def batches(self, *args, **kwargs):
+        for batch in self.dataset.batches(*args, **kwargs):
+            time.sleep(self.delay)
+            yield batch
+
+
+def test_the_share_of_time_spent_waiting_for_input_is_recorded_and_warned_once():
+    options = dict(epochs=2, batch_size=32, learning_rate=1e-3, progress=False)
+    digits = data.load("digits", "train", image_size=(32, 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in-memory batches, prefetched: LeNet-5 never waits
+        _, fast = train.fit(models.create("lenet5"), digits, **options)
+    # 0.3-6% on a 2-core Intel Xeon (the first epoch includes compiling)
+    assert all(0 <= r["input_wait"] < 0.2 for r in fast)
+    ds = _dataset()
+    with pytest.warns(UserWarning, match=r"epoch \d waited for its input \d+% of the time.*more "
+                                         r"decoding workers") as caught:
+        _, slow = train.fit(SmallNet(), SlowInput(ds, 0.05), **options)
+    assert len([w for w in caught if "waited for its input" in str(w.message)]) == 1
+    assert slow[-1]["input_wait"] > 0.5  # the first epoch also compiles

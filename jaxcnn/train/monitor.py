@@ -58,14 +58,16 @@ class Monitor:
                         disable=not self.progress, leave=False, unit="step")
         self._clock = (time.perf_counter(), done_steps)
 
-    def step(self, steps_done: int, batch_size: int, metrics: dict | None) -> None:
-        """Advances the bar; `metrics` (host floats) refreshes its loss/accuracy/images/s."""
+    def step(self, steps_done: int, batch_size: int, metrics: dict | None,
+             input_wait: float = 0.0) -> None:
+        """Advances the bar; `metrics` (host floats) refreshes its loss/accuracy/images/s and
+        the share of time spent waiting for input."""
         self.bar.update(steps_done - self.bar.n)
         if metrics is not None and self.progress:
             start, first = self._clock
             rate = (steps_done - first) * batch_size / max(time.perf_counter() - start, 1e-9)
             self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics['accuracy']:.3f}",
-                                 img_s=f"{rate:,.0f}")
+                                 img_s=f"{rate:,.0f}", input_wait=f"{input_wait:.0%}")
 
     def end_epoch(self, history: list[dict]) -> None:
         """Closes the bar and records the newest epoch of `history` everywhere."""
