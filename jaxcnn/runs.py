@@ -336,7 +336,8 @@ def load_run(workdir: str | os.PathLike) -> Run:
                          "`jaxcnn train --workdir ...`.")
     record = run.read_summary()
     size = tuple(models.create(record["model"]).input_shape[:2])
-    test_data = datasets.load(record["dataset"], "test", image_size=size)
+    folder = {k: record[k] for k in ("val_fraction", "seed", "workers") if k in record}
+    test_data = datasets.load(record["dataset"], "test", image_size=size, folder_options=folder)
     model = models.create(record["model"], num_classes=test_data.num_classes,
                           input_shape=test_data.image_shape, **record.get("model_fields", {}))
     return Run(model, run.read_variables(model), test_data, record)

@@ -238,6 +238,42 @@ def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
                      "grayscale (1) <-> RGB (3) conversions are supported.")
 
 
+def held_out_rows(labels: np.ndarray, num_classes: int, test_fraction: float, seed: int,
+                  name: str) -> np.ndarray:
+    """The rows held out by a stratified split: `test_fraction` of each class, drawn
+    deterministically from `seed`.
+
+    Args:
+      labels: (N,) labels.
+      num_classes: number of classes.
+      test_fraction: share of each class held out, in (0, 1).
+      seed: seed of the draw.
+      name: the dataset's name, for messages.
+
+    Returns:
+      (N,) bool, True for held-out rows.
+
+    Raises:
+      ValueError: a fraction outside (0, 1), or one that leaves a part empty.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for c in range(num_classes):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        test_idx.append(members[:int(round(len(members) * test_fraction))])
+    is_test = np.zeros(len(labels), bool)
+    is_test[np.concatenate(test_idx).astype(int)] = True
+    if is_test.all() or not is_test.any():
+        part = "held-out" if not is_test.any() else "training"
+        raise ValueError(f"split of the {len(labels)} examples of '{name}' with "
+                         f"test_fraction={test_fraction} leaves the {part} part empty; use "
+                         "more examples or another test_fraction.")
+    return is_test
+
+
 def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
     """Splits a dataset into (train, held-out) deterministically, stratified by class.
 
@@ -249,22 +285,8 @@ def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[A
     Returns:
       `(train, test)` datasets whose names end in ":train" and ":test".
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
-    rng = np.random.default_rng(seed)
-    test_idx = []
-    for c in range(dataset.num_classes):
-        members = np.flatnonzero(dataset.labels == c)
-        members = rng.permutation(members)
-        test_idx.append(members[:int(round(len(members) * test_fraction))])
-    test_idx = np.sort(np.concatenate(test_idx))
-    is_test = np.zeros(len(dataset), bool)
-    is_test[test_idx] = True
-    if is_test.all() or not is_test.any():
-        part = "held-out" if not is_test.any() else "training"
-        raise ValueError(f"split of the {len(dataset)} examples of '{dataset.name}' with "
-                         f"test_fraction={test_fraction} leaves the {part} part empty; use "
-                         "more examples or another test_fraction.")
+    is_test = held_out_rows(dataset.labels, dataset.num_classes, test_fraction, seed,
+                            dataset.name)
 
     def part(sel: np.ndarray, suffix: str) -> ArrayDataset:
         return dataclasses.replace(dataset, images=dataset.images[sel],

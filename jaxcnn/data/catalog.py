@@ -31,6 +31,7 @@ from PIL import Image
 from jaxcnn.data import builders
 from jaxcnn.data.arrays import UINT8_SCALE, ArrayDataset, convert_channels
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
+from jaxcnn.data.stream import FOLDER_PREFIX, FolderStream, load_folder
 
 IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
 
@@ -238,11 +239,13 @@ def prepared_builder(name: str, data_dir: str | pathlib.Path | None,
 
 def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] | None = None,
          channels: int | None = None, data_dir: str | pathlib.Path | None = None,
-         download: bool = True, in_memory: bool | None = None) -> ArrayDataset | SourceDataset:
+         download: bool = True, in_memory: bool | None = None,
+         folder_options: dict | None = None) -> ArrayDataset | SourceDataset | FolderStream:
     """Loads an image-classification dataset by its TFDS name.
 
     Args:
-      name: a TFDS name ("mnist", "cifar10", "imagenette/160px-v2", "shapes", "digits").
+      name: a TFDS name ("mnist", "cifar10", "imagenette/160px-v2", "shapes", "digits"),
+        or "folder:PATH" for a folder of class sub-folders, streamed (`data.stream`).
       split: a TFDS split ("train", "test", "train[:90%]", "train+test").
       image_size: resize images to this (H, W) (or HxH for an int); required when the
         dataset's images vary in size.
@@ -253,9 +256,12 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
         TensorFlow); with False a missing dataset raises at once.
       in_memory: decode the whole split into memory; None decides by size (up to
         `IN_MEMORY_MAX_BYTES` of float32 images).
+      folder_options: for "folder:PATH": `val_fraction`, `seed`, `workers` of
+        `data.stream.load_folder`.
 
     Returns:
-      An `ArrayDataset` (in memory) or a `SourceDataset` (read per batch).
+      An `ArrayDataset` (in memory), a `SourceDataset` (read per batch) or a
+      `FolderStream` (a folder, decoded in worker processes).
 
     Raises:
       ValueError: unknown name (with the closest names) or split, images of varying size
@@ -265,6 +271,11 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
     """
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None, got {channels!r}.")
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        if image_size is None:
+            raise ValueError(f"{name}: a folder dataset needs image_size=(height, width).")
+        return load_folder(name[len(FOLDER_PREFIX):], split, image_size,
+                           channels=channels or 3, **(folder_options or {}))
     builder = prepared_builder(name, data_dir, download)
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
     label_feature = builder.info.features[label_key]

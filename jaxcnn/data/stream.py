@@ -30,6 +30,7 @@ from absl import flags
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from jaxcnn.data.arrays import held_out_rows
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 from jaxcnn.data.folder import scan_folder
 
@@ -123,6 +124,28 @@ class FolderStream:
     def __setstate__(self, state: dict) -> None:
         for name, value in {**state, "_feeds": {}}.items():
             object.__setattr__(self, name, value)
+
+    def split(self, test_fraction: float, seed: int = 0) -> tuple[FolderStream, FolderStream]:
+        """(train, held-out) parts, stratified by class as `data.split` does; the held-out
+        part uses the evaluation transform.
+
+        Args:
+          test_fraction: share of each class held out, in (0, 1).
+          seed: seed of the draw; the same seed always gives the same split.
+
+        Returns:
+          Two `FolderStream`s named "<name>:train" and "<name>:test".
+        """
+        held = held_out_rows(np.array(self.labels), self.num_classes, test_fraction, seed,
+                             self.name)
+
+        def part(rows: np.ndarray, suffix: str, training: bool) -> FolderStream:
+            return dataclasses.replace(
+                self, files=tuple(np.array(self.files)[rows]),
+                labels=tuple(int(x) for x in np.array(self.labels)[rows]),
+                name=f"{self.name}:{suffix}", training=training, _feeds={})
+
+        return part(~held, "train", self.training), part(held, "test", False)
 
     def close(self) -> None:
         """Stops the worker processes (they also stop when the dataset is collected)."""
@@ -344,3 +367,40 @@ def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, in
     return FolderStream(tuple(str(p) for p, _ in files), tuple(label for _, label in files),
                         len(class_names), (*size, channels), root.name, tuple(class_names),
                         training, workers)
+
+
+FOLDER_PREFIX = "folder:"  # `data.load("folder:PATH")`, `jaxcnn train --dataset folder:PATH`
+
+
+def load_folder(directory: str | pathlib.Path, split: str, image_size: int | tuple[int, int], *,
+                val_fraction: float = 0.2, seed: int = 0, channels: int = 3,
+                workers: int | None = None) -> FolderStream:
+    """The "train" or "test" (validation) part of a folder, streamed.
+
+    A folder with `train/` and `val/` sub-folders (ImageNet's layout) gives those;
+    otherwise the folder holds the class sub-folders and `val_fraction` of each class is
+    held out for validation (the same rows for the same `seed`).
+
+    Args:
+      directory: the folder.
+      split: "train" (training transform) or "test"/"val"/"validation" (evaluation one).
+      image_size: (H, W) of the batches' images (or HxH for an int).
+      val_fraction: the share of each class held out where there is no `val/` folder.
+      seed: seed of that split.
+      channels: 3 (RGB) or 1 (grayscale).
+      workers: decoding processes (see `stream_folder`).
+
+    Returns:
+      A `FolderStream`.
+    """
+    if split not in ("train", "test", "val", "validation"):
+        raise ValueError(f"split must be 'train' or 'test' (also 'val'/'validation') for a "
+                         f"folder dataset, got {split!r}.")
+    root = pathlib.Path(directory)
+    training = split == "train"
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        return stream_folder(root / ("train" if training else "val"), image_size,
+                             training=training, channels=channels, workers=workers)
+    whole = stream_folder(root, image_size, channels=channels, workers=workers)
+    train, held_out = whole.split(val_fraction, seed)
+    return train if training else held_out

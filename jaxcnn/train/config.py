@@ -22,7 +22,8 @@ class TrainConfig:
     """Every setting of a `jaxcnn train` run (see `jaxcnn.fit` for the details)."""
 
     model: str = _field("lenet5", "model name (jaxcnn.models.names())")
-    dataset: str = _field("digits", "dataset name (jaxcnn.data.names())")
+    dataset: str = _field("digits", "dataset name (jaxcnn.data.names(), any TFDS name), or "
+                                    "folder:PATH for a folder of class sub-folders (streamed)")
     weights: str | None = _field(
         None, "weights to start from: 'imagenet' (vgg16, vgg19, resnet50: downloaded once), "
               "or a file: Keras .h5, or torchvision-named .safetensors / .npz (vgg, resnet "
@@ -44,6 +45,11 @@ class TrainConfig:
     random_shift: float = _field(
         0.1, "shift training images at random by up to this fraction of their height and "
              "width (0: no augmentation)")
+    val_fraction: float = _field(
+        0.2, "folder datasets without train/ and val/ sub-folders: share of each class held "
+             "out for validation")
+    workers: int | None = _field(
+        None, "folder datasets: processes that decode images (None: the cores but one)")
     strategy: str = _field("jit", "jit (one device), pmap or sharded (all devices, all hosts)")
     precision: str = _field("float32", "float32, or bfloat16 compute with float32 parameters")
     offline: bool = _field(False, "never download a catalog dataset: a missing one fails at "

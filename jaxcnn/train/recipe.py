@@ -20,7 +20,8 @@ from jaxcnn.train.config import TrainConfig, default_workdir
 from jaxcnn.train.fit import fit
 
 # Fields that choose what is trained, or how it is shown, rather than options of `fit`.
-_NOT_FIT_OPTIONS = ("model", "dataset", "weights", "quiet", "random_shift", "offline")
+_NOT_FIT_OPTIONS = ("model", "dataset", "weights", "quiet", "random_shift", "offline",
+                    "val_fraction", "workers")
 
 
 def augmentation(config: TrainConfig):
@@ -54,8 +55,10 @@ def train_config(config: TrainConfig, verbose: bool = True) -> dict:
     weights = {"weights": config.weights} if config.weights is not None else {}
     model = models.create(config.model, **weights)  # checks the settings before any loading
     size = tuple(model.input_shape[:2])
-    train_data = data.load(config.dataset, "train", image_size=size, download=not config.offline)
-    test_data = data.load(config.dataset, "test", image_size=size, download=not config.offline)
+    folder = {"val_fraction": config.val_fraction, "seed": config.seed, "workers": config.workers}
+    train_data, test_data = (data.load(config.dataset, split, image_size=size,
+                                       download=not config.offline, folder_options=folder)
+                             for split in ("train", "test"))
     model = models.create(config.model, num_classes=train_data.num_classes,
                           input_shape=train_data.image_shape, **weights)
     options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
