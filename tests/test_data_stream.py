@@ -74,7 +74,7 @@ def test_evaluation_reads_every_image_once_center_cropped(folder):
     mask = np.concatenate([b["mask"] for b in batches])
     assert len(batches) == 3 and mask.sum() == 48 and not mask[-12:].any()
     with Image.open(stream.files[0]) as image:
-        expected = np.asarray(center_crop(image.convert("RGB"), (SIZE, SIZE)))
+        expected = center_crop(np.asarray(image.convert("RGB")), (SIZE, SIZE))
     np.testing.assert_array_equal(batches[0]["image"][0], expected)
     again = list(stream.batches(20, drop_remainder=False))  # the same pass, from the same feed
     np.testing.assert_array_equal(again[1]["image"], batches[1]["image"])
@@ -86,7 +86,7 @@ def test_center_crop_equals_resize_then_crop():
     y, x = np.mgrid[0:300, 0:400]
     pixels = np.stack([x * 255 / 399, y * 255 / 299, (x + y) * 255 / 698], -1).astype(np.uint8)
     image = Image.fromarray(pixels)
-    ours = np.asarray(center_crop(image, (224, 224)), np.float32)
+    ours = center_crop(pixels, (224, 224)).astype(np.float32)
     resized = image.resize((round(400 * 256 / 300), 256), Image.Resampling.BILINEAR)
     left, top = (resized.width - 224) // 2, (256 - 224) // 2
     reference = np.asarray(resized.crop((left, top, left + 224, top + 224)), np.float32)
@@ -97,11 +97,10 @@ def test_random_resized_crops_follow_inception_ranges():
     """Pixels encode their coordinates, so each crop's box is read back from its corners."""
     y, x = np.mgrid[0:300, 0:400]
     pixels = np.stack([x * 255 // 399, y * 255 // 299, np.zeros_like(x)], -1).astype(np.uint8)
-    image = Image.fromarray(pixels)
     areas, ratios = [], []
     rng = np.random.default_rng(0)
     for _ in range(200):
-        crop = np.asarray(random_resized_crop(image, (64, 64), rng), np.float64)
+        crop = random_resized_crop(pixels, (64, 64), rng).astype(np.float64)
         w = (crop[0, -1, 0] - crop[0, 0, 0]) * 399 / 255 * 64 / 63
         h = (crop[-1, 0, 1] - crop[0, 0, 1]) * 299 / 255 * 64 / 63
         areas.append(w * h / (400 * 300))
@@ -272,3 +271,29 @@ def test_memory_does_not_grow_with_the_folder(tmp_path):
                              capture_output=True, text=True, timeout=300, check=True).stdout
         peaks[count] = int(out.split()[-1])
     assert peaks[1600] < 1.1 * peaks[160], peaks
+
+
+@pytest.mark.parametrize("mode, fmt", [("RGB", "JPEG"), ("L", "PNG"), ("RGBA", "PNG"),
+                                       ("CMYK", "JPEG"), ("P", "GIF"), ("RGB", "BMP")])
+def test_decode_matches_pillow_for_every_mode_and_format(mode, fmt):
+    from jaxcnn.data.decode import decode
+    y, x = np.mgrid[0:48, 0:64]
+    pixels = np.stack([x * 4, y * 5, (x + y) * 2], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format=fmt)
+    for channels, pil_mode in ((3, "RGB"), (1, "L")):
+        got = decode(buffer.getvalue(), channels)
+        with Image.open(io.BytesIO(buffer.getvalue())) as image:
+            expected = np.asarray(image.convert(pil_mode)).reshape(48, 64, channels)
+        assert got.shape == (48, 64, channels) and got.dtype == np.uint8
+        # the same libjpeg-turbo decode; colour conversions may round differently
+        assert np.abs(got.astype(int) - expected).max() <= (3 if fmt == "JPEG" else 1)
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch):
+    from jaxcnn.data.decode import UNREADABLE, decode
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300)).save(buffer, format="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 300x300 is then a "bomb"
+    with pytest.raises(UNREADABLE, match="decompression bomb"):
+        decode(buffer.getvalue(), 3)

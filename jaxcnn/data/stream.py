@@ -6,7 +6,7 @@ dataset with the protocol `jaxcnn.fit` uses (`batches`, `num_batches`, `len`,
 memory. Each batch is read when it is needed: Grain runs the reading, decoding and
 transform of its examples in `workers` processes (0: in this process), prefetching ahead
 of the training step. Batches hold uint8 images (8-bit on the host; the compiled step
-scales them to [0, 1]). The training transform is ImageNet's standard one
+scales them to [0, 1]); files are decoded and resized as `data.decode` says why. The training transform is ImageNet's standard one
 (random-resized crop with Inception's scale (0.08, 1) and aspect ratio (3/4, 4/3),
 then a horizontal flip half of the time); the evaluation transform resizes the shorter
 side to `image_size / CROP_FRACTION` and takes the center crop. Every random draw depends
@@ -28,16 +28,17 @@ from typing import Iterator
 import grain
 from absl import flags
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from jaxcnn.data.arrays import held_out_rows
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
+from jaxcnn.data.decode import UNREADABLE, crop_resize, decode, single_threaded
 from jaxcnn.data.folder import scan_folder
 
 CROP_FRACTION = 0.875  # evaluation: 224 of 256, as torchvision and timm
 SCALE = (0.08, 1.0)  # random-resized crop: fraction of the image area (Inception)
 RATIO = (3 / 4, 4 / 3)  # and aspect ratio range
 ATTEMPTS = 10  # draws before falling back to the center crop (torchvision's rule)
+READ_THREADS = 1  # threads per worker (or in this process without workers) that load images
 
 
 def default_workers() -> int:
@@ -162,29 +163,26 @@ class FolderStream:
         Returns:
           {"image": uint8 (H, W, C), "label", "mask", "error": "" or the file and reason}.
         """
-        height, width, channels = self.image_shape
         blank = {"image": np.zeros(self.image_shape, np.uint8), "label": 0, "mask": False,
                  "error": ""}
         if not real:
             return blank
         path = self.files[index]
         try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-        except Image.DecompressionBombError as err:
-            return {**blank, "error": f"{path} (decompression bomb: {err})"}
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            return {**blank, "error": f"{path} ({type(err).__name__}: "
-                                      f"{str(err).splitlines()[0] if str(err) else 'unreadable'})"}
+            with open(path, "rb") as f:
+                pixels = decode(f.read(), self.image_shape[2])
+        except UNREADABLE as err:
+            reason = str(err).splitlines()[0] if str(err) else "unreadable"
+            return {**blank, "error": f"{path} ({type(err).__name__}: {reason})"}
         if self.training:
             rng = np.random.default_rng([seed, epoch, index])
-            image = random_resized_crop(image, (height, width), rng)
+            pixels = random_resized_crop(pixels, self.image_shape[:2], rng)
             if rng.random() < 0.5:
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                pixels = pixels[:, ::-1]
         else:
-            image = center_crop(image, (height, width))
-        pixels = np.asarray(image, np.uint8).reshape(height, width, channels)
-        return {"image": pixels, "label": self.labels[index], "mask": True, "error": ""}
+            pixels = center_crop(pixels, self.image_shape[:2])
+        return {"image": np.ascontiguousarray(pixels), "label": self.labels[index], "mask": True,
+                "error": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,36 +233,45 @@ class _Feed:
     def __init__(self, plan: _Plan, epoch: int, start_batch: int, workers: int):
         self.plan = plan
         self.position = (epoch, start_batch)
+        # Whole batches are assembled in the workers: one transfer per batch, not per image.
         first = start_batch * plan.rows
         dataset = (grain.MapDataset.range(first, first + _ENDLESS)
                    .map(functools.partial(_load_element, plan=plan, first_epoch=epoch))
-                   .to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=64)))
+                   .batch(plan.rows, batch_fn=_stack)
+                   .to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
+                                                      prefetch_buffer_size=2)))
         if workers > 0:
             # Grain 0.2 reads an absl flag when it starts workers and fails if the program
             # never parsed absl flags (scripts, notebooks): parse none, keeping defaults.
             if not flags.FLAGS.is_parsed():
                 flags.FLAGS.mark_as_parsed()
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(
-                num_workers=workers, per_worker_buffer_size=4))
-        self.elements = iter(dataset)
+                num_workers=workers, per_worker_buffer_size=2), worker_init_fn=single_threaded)
+        self.batches = iter(dataset)
 
     def next_batch(self) -> tuple[Batch, list[str]]:
         """The next batch and the files it could not read."""
-        rows = [next(self.elements) for _ in range(self.plan.rows)]
-        epoch, batch = self.position
-        batch += 1
-        if batch == self.plan.batches_per_epoch:
-            epoch, batch = (epoch + 1 if self.plan.random else epoch), 0
-        self.position = (epoch, batch)
-        return ({"image": np.stack([row["image"] for row in rows]),
-                 "label": np.array([row["label"] for row in rows], np.int32),
-                 "mask": np.array([row["mask"] for row in rows], bool)},
-                [row["error"] for row in rows if row["error"]])
+        batch = next(self.batches)
+        epoch, index = self.position
+        index += 1
+        if index == self.plan.batches_per_epoch:
+            epoch, index = (epoch + 1 if self.plan.random else epoch), 0
+        self.position = (epoch, index)
+        errors = [str(e) for e in batch.pop("error") if e]
+        return batch, errors
 
     def close(self) -> None:
-        close = getattr(self.elements, "close", None)
+        close = getattr(self.batches, "close", None)
         if close is not None:
             close()
+
+
+def _stack(rows: list[dict]) -> dict:
+    """One batch from its rows (in a worker)."""
+    return {"image": np.stack([row["image"] for row in rows]),
+            "label": np.array([row["label"] for row in rows], np.int32),
+            "mask": np.array([row["mask"] for row in rows], bool),
+            "error": [row["error"] for row in rows]}
 
 
 def _close_feeds(feeds: dict) -> None:
@@ -280,20 +287,20 @@ def _load_element(element: int, plan: _Plan, first_epoch: int) -> dict:
     return plan(element, first_epoch)
 
 
-def random_resized_crop(image: Image.Image, size: tuple[int, int],
-                        rng: np.random.Generator) -> Image.Image:
+def random_resized_crop(pixels: np.ndarray, size: tuple[int, int],
+                        rng: np.random.Generator) -> np.ndarray:
     """Inception's crop: a random area fraction in SCALE and aspect ratio in RATIO (log-
     uniform), resized to `size` (H, W); the center crop after ATTEMPTS failed draws.
 
     Args:
-      image: the decoded image.
+      pixels: the decoded image (H, W, C).
       size: (height, width) of the result.
       rng: the example's generator.
 
     Returns:
-      The cropped and resized image (bilinear, antialiased).
+      The crop, resized (`decode.crop_resize`).
     """
-    width, height = image.size
+    height, width = pixels.shape[:2]
     area = width * height
     for _ in range(ATTEMPTS):
         target = area * rng.uniform(*SCALE)
@@ -303,30 +310,29 @@ def random_resized_crop(image: Image.Image, size: tuple[int, int],
         if 0 < w <= width and 0 < h <= height:
             left = int(rng.integers(0, width - w + 1))
             top = int(rng.integers(0, height - h + 1))
-            return image.resize((size[1], size[0]), Image.Resampling.BILINEAR,
-                                box=(left, top, left + w, top + h))
-    return center_crop(image, size, fraction=1.0)
+            return crop_resize(pixels, (left, top, left + w, top + h), size)
+    return center_crop(pixels, size, fraction=1.0)
 
 
-def center_crop(image: Image.Image, size: tuple[int, int],
-                fraction: float = CROP_FRACTION) -> Image.Image:
+def center_crop(pixels: np.ndarray, size: tuple[int, int],
+                fraction: float = CROP_FRACTION) -> np.ndarray:
     """The evaluation transform: the central region that, with the shorter side scaled to
-    `size / fraction`, is `size` (H, W), resized to `size` in one bilinear step.
+    `size / fraction`, is `size` (H, W), resized to `size` in one step.
 
     Args:
-      image: the decoded image.
+      pixels: the decoded image (H, W, C).
       size: (height, width) of the result.
       fraction: the crop's share of the (scaled) shorter side.
 
     Returns:
-      The cropped and resized image.
+      The crop, resized (`decode.crop_resize`).
     """
-    width, height = image.size
+    height, width = pixels.shape[:2]
     scale = min(width / (size[1] / fraction), height / (size[0] / fraction))
-    crop_w, crop_h = size[1] * scale, size[0] * scale
-    left, top = (width - crop_w) / 2, (height - crop_h) / 2
-    return image.resize((size[1], size[0]), Image.Resampling.BILINEAR,
-                        box=(left, top, left + crop_w, top + crop_h))
+    crop_w = max(1, int(round(size[1] * scale)))
+    crop_h = max(1, int(round(size[0] * scale)))
+    left, top = (width - crop_w) // 2, (height - crop_h) // 2
+    return crop_resize(pixels, (left, top, left + crop_w, top + crop_h), size)
 
 
 def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, int], *,
