@@ -297,3 +297,21 @@ def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 300x300 is then a "bomb"
     with pytest.raises(UNREADABLE, match="decompression bomb"):
         decode(buffer.getvalue(), 3)
+
+
+def test_a_random_access_source_reads_the_same_batches_in_worker_processes():
+    """An ArrayRecord-like source (here a list of examples) decoded by 2 workers."""
+    rng = np.random.default_rng(0)
+    examples = [{"image": rng.integers(0, 256, (10, 12, 3), np.uint8), "label": i % 4}
+                for i in range(40)]
+    batches = {}
+    for workers in (0, 2):
+        ds = data.SourceDataset(examples, num_classes=4, image_shape=(8, 8, 3), name="records",
+                                workers=workers)
+        batches[workers] = list(ds.batches(16, shuffle=True, seed=2, epoch=3,
+                                           drop_remainder=True))
+        ds.close()
+    assert len(batches[0]) == 2 and batches[0][0]["image"].dtype == np.float32
+    for a, b in zip(batches[0], batches[2]):
+        for key in ("image", "label", "mask"):
+            np.testing.assert_array_equal(a[key], b[key])

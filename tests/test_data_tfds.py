@@ -98,7 +98,8 @@ def test_any_random_access_source_is_a_dataset_and_labels_are_checked():
     batches = list(ds.batches(4))
     assert [b["mask"].sum() for b in batches] == [4, 3] and batches[1]["image"][3].max() == 0
     assert batches[0]["label"].tolist() == [0, 1, 2, 0]
-    examples[5]["label"] = 3
+    examples[5]["label"] = 3  # a dataset reads ahead, so a changed source is a new dataset
+    ds = data.SourceDataset(examples, num_classes=3, image_shape=(4, 4, 1), name="mine")
     with pytest.raises(ValueError, match=r"'mine' has label 3 at example 5, outside \[0, num_classes=3\)"):
         list(ds.batches(4))
 

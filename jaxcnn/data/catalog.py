@@ -22,7 +22,7 @@ import functools
 import os
 import pathlib
 import socket
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -30,8 +30,7 @@ from PIL import Image
 
 from jaxcnn.data import builders
 from jaxcnn.data.arrays import UINT8_SCALE, ArrayDataset, convert_channels
-from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
-from jaxcnn.data.stream import FOLDER_PREFIX, FolderStream, load_folder
+from jaxcnn.data.stream import FOLDER_PREFIX, FolderStream, Streamed, load_folder
 
 IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
 
@@ -41,8 +40,9 @@ class DatasetNotPreparedError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class SourceDataset:
-    """A dataset read batch by batch from a random-access source (a TFDS data source).
+class SourceDataset(Streamed):
+    """A dataset read batch by batch from a random-access source (a TFDS data source, such
+    as ArrayRecord files), in Grain worker processes when `workers` > 0.
 
     Attributes:
       source: a sequence of examples (dicts holding `image_key` and `label_key`).
@@ -52,6 +52,7 @@ class SourceDataset:
       class_names: optional readable name of each class.
       image_key: key of the image in an example.
       label_key: key of the label in an example.
+      workers: processes that read and decode examples (0: this process).
     """
 
     source: Sequence[dict[str, Any]]
@@ -61,27 +62,20 @@ class SourceDataset:
     class_names: tuple[str, ...] | None = None
     image_key: str = "image"
     label_key: str = "label"
+    workers: int = 0
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
-                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
-        """Reads the dataset once; arguments and batches as `ArrayDataset.batches`."""
-        index, count = resolve_process(process_index, process_count)
-        for idx, mask in batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed,
-                                    epoch=epoch, drop_remainder=drop_remainder,
-                                    process_index=index, process_count=count, name=self.name,
-                                    start_batch=start_batch):
-            images = np.zeros((len(idx), *self.image_shape), np.float32)
-            labels = np.zeros(len(idx), np.int32)
-            images[mask], labels[mask] = self.read(idx[mask])  # padding rows stay zero
-            yield {"image": images, "label": labels, "mask": mask}
-
-    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
-        """How many batches `batches()` yields for these arguments."""
-        return count_batches(len(self), batch_size, drop_remainder)
+    def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
+        """Reads and decodes one example (in a worker process when `workers` > 0); see
+        `Streamed`. No random transform: `seed` and `epoch` are unused."""
+        del seed, epoch
+        if not real:
+            return {"image": np.zeros(self.image_shape, np.float32), "label": 0, "mask": False,
+                    "error": ""}
+        images, labels = self.read(np.array([index]))
+        return {"image": images[0], "label": int(labels[0]), "mask": True, "error": ""}
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reads, decodes and resizes the examples at `indices`.
@@ -239,7 +233,7 @@ def prepared_builder(name: str, data_dir: str | pathlib.Path | None,
 
 def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] | None = None,
          channels: int | None = None, data_dir: str | pathlib.Path | None = None,
-         download: bool = True, in_memory: bool | None = None,
+         download: bool = True, in_memory: bool | None = None, workers: int = 0,
          folder_options: dict | None = None) -> ArrayDataset | SourceDataset | FolderStream:
     """Loads an image-classification dataset by its TFDS name.
 
@@ -256,6 +250,8 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
         TensorFlow); with False a missing dataset raises at once.
       in_memory: decode the whole split into memory; None decides by size (up to
         `IN_MEMORY_MAX_BYTES` of float32 images).
+      workers: for a split read per batch (ArrayRecord files through `tfds.data_source`):
+        processes that read and decode its examples (0: this process).
       folder_options: for "folder:PATH": `val_fraction`, `seed`, `workers` of
         `data.stream.load_folder`.
 
@@ -289,7 +285,8 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
                          f"{sorted(builder.info.splits) or ['train', 'test']}, optionally "
                          "sliced like 'train[:90%]'.") from err
     dataset = SourceDataset(source, int(label_feature.num_classes), image_shape,
-                            f"{name}:{split}", tuple(label_feature.names), image_key, label_key)
+                            f"{name}:{split}", tuple(label_feature.names), image_key, label_key,
+                            workers)
     if in_memory is None:
         in_memory = len(dataset) * int(np.prod(image_shape)) * 4 <= IN_MEMORY_MAX_BYTES
     return dataset.to_arrays() if in_memory else dataset

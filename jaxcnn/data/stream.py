@@ -47,7 +47,73 @@ def default_workers() -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class FolderStream:
+class Streamed:
+    """The batches of a dataset whose examples are read one by one by `load(index, real,
+    seed, epoch)`, in Grain worker processes (`workers`; 0: this process), with the
+    random training transform when `training` (see the module docstring)."""
+
+    # Running pipelines by plan (see `batches`): a cache of worker processes, never data.
+    _feeds: dict = dataclasses.field(default_factory=dict, compare=False, hash=False,
+                                     repr=False, kw_only=True)
+
+    def __post_init__(self):
+        weakref.finalize(self, _close_feeds, self._feeds)  # workers end with the dataset
+
+    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
+        """How many batches `batches()` yields for these arguments."""
+        return count_batches(len(self), batch_size, drop_remainder)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
+                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
+        """Reads the dataset once; arguments and batches as `ArrayDataset.batches`, with
+        the images `load` makes (uint8 for folders).
+
+        The worker processes outlive the epoch: the next call that continues where this
+        one ended (the next epoch of a training run, the next evaluation) reads from the
+        same running pipeline, so workers start once per run, not once per epoch.
+        """
+        index, count = resolve_process(process_index, process_count)
+        total = self.num_batches(batch_size, drop_remainder)
+        next(batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
+                        drop_remainder=drop_remainder, process_index=index,
+                        process_count=count, name=self.name), None)  # checks the arguments
+        plan = _Plan(self, batch_size, shuffle, seed, drop_remainder, index, count, total)
+        epoch = epoch if plan.random else 0  # without randomness every epoch is the same
+        feed = self._feeds.get(plan)
+        if feed is None or feed.position != (epoch, start_batch):
+            if feed is not None:
+                feed.close()
+            feed = self._feeds[plan] = _Feed(plan, epoch, start_batch, getattr(self, "workers", 0))
+        skipped = []
+        try:
+            for _ in range(start_batch, total):
+                batch, errors = feed.next_batch()
+                skipped += errors
+                yield batch
+        finally:
+            if skipped:
+                warnings.warn(f"skipped {len(skipped)} unreadable image file(s) of "
+                              f"{self.name} in epoch {epoch}: {'; '.join(skipped[:10])}",
+                              stacklevel=2)
+
+    def __getstate__(self) -> dict:
+        """Pickled for the worker processes without the running pipelines."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "_feeds"}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in {**state, "_feeds": {}}.items():
+            object.__setattr__(self, name, value)
+
+    def close(self) -> None:
+        """Stops the worker processes (they also stop when the dataset is collected)."""
+        _close_feeds(self._feeds)
+
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderStream(Streamed):
     """A folder of class sub-folders, read and transformed batch by batch.
 
     Attributes:
@@ -69,62 +135,8 @@ class FolderStream:
     class_names: tuple[str, ...]
     training: bool = True
     workers: int = 0
-    # Running pipelines by plan (see `batches`): a cache of worker processes, never data.
-    _feeds: dict = dataclasses.field(default_factory=dict, compare=False, hash=False,
-                                     repr=False)
-
-    def __post_init__(self):
-        weakref.finalize(self, _close_feeds, self._feeds)  # workers end with the dataset
-
     def __len__(self) -> int:
         return len(self.files)
-
-    def num_batches(self, batch_size: int, drop_remainder: bool) -> int:
-        """How many batches `batches()` yields for these arguments."""
-        return count_batches(len(self), batch_size, drop_remainder)
-
-    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                epoch: int = 0, drop_remainder: bool = False, process_index: int | None = None,
-                process_count: int | None = None, start_batch: int = 0) -> Iterator[Batch]:
-        """Reads the dataset once; arguments and batches as `ArrayDataset.batches`, with
-        uint8 images.
-
-        The worker processes outlive the epoch: the next call that continues where this
-        one ended (the next epoch of a training run, the next evaluation) reads from the
-        same running pipeline, so workers start once per run, not once per epoch.
-        """
-        index, count = resolve_process(process_index, process_count)
-        total = self.num_batches(batch_size, drop_remainder)
-        next(batch_plan(len(self), batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
-                        drop_remainder=drop_remainder, process_index=index,
-                        process_count=count, name=self.name), None)  # checks the arguments
-        plan = _Plan(self, batch_size, shuffle, seed, drop_remainder, index, count, total)
-        epoch = epoch if plan.random else 0  # without randomness every epoch is the same
-        feed = self._feeds.get(plan)
-        if feed is None or feed.position != (epoch, start_batch):
-            if feed is not None:
-                feed.close()
-            feed = self._feeds[plan] = _Feed(plan, epoch, start_batch, self.workers)
-        skipped = []
-        try:
-            for _ in range(start_batch, total):
-                batch, errors = feed.next_batch()
-                skipped += errors
-                yield batch
-        finally:
-            if skipped:
-                warnings.warn(f"skipped {len(skipped)} unreadable image file(s) of "
-                              f"{self.name} in epoch {epoch}: {'; '.join(skipped[:10])}",
-                              stacklevel=2)
-
-    def __getstate__(self) -> dict:
-        """Pickled for the worker processes without the running pipelines."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "_feeds"}
-
-    def __setstate__(self, state: dict) -> None:
-        for name, value in {**state, "_feeds": {}}.items():
-            object.__setattr__(self, name, value)
 
     def split(self, test_fraction: float, seed: int = 0) -> tuple[FolderStream, FolderStream]:
         """(train, held-out) parts, stratified by class as `data.split` does; the held-out
@@ -147,10 +159,6 @@ class FolderStream:
                 name=f"{self.name}:{suffix}", training=training, _feeds={})
 
         return part(~held, "train", self.training), part(held, "test", False)
-
-    def close(self) -> None:
-        """Stops the worker processes (they also stop when the dataset is collected)."""
-        _close_feeds(self._feeds)
 
     def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
         """Reads, decodes and transforms one example (runs in a worker process).
@@ -191,7 +199,8 @@ class _Plan:
     the rows of `batch_plan`, laid end to end over the epochs (picklable, for the workers).
     """
 
-    stream: FolderStream = dataclasses.field(repr=False)
+    # Not part of the key: every dataset keeps its own plans (`Streamed._feeds`).
+    dataset: Streamed = dataclasses.field(repr=False, compare=False, hash=False)
     batch_size: int
     shuffle: bool
     seed: int
@@ -203,7 +212,7 @@ class _Plan:
     @property
     def random(self) -> bool:
         """Whether epochs differ (order or transform)."""
-        return self.shuffle or self.stream.training
+        return self.shuffle or getattr(self.dataset, "training", False)
 
     @property
     def rows(self) -> int:
@@ -216,9 +225,9 @@ class _Plan:
         epoch = first_epoch + element // per_epoch if self.random else first_epoch
         batch, row = divmod(element % per_epoch, self.rows)
         position = batch * self.batch_size + self.process_index * self.rows + row
-        real = position < len(self.stream)
-        index = int(_order(len(self.stream), self.shuffle, self.seed, epoch)[position]) if real else 0
-        return self.stream.load(index, real, self.seed, epoch)
+        real = position < len(self.dataset)
+        index = int(_order(len(self.dataset), self.shuffle, self.seed, epoch)[position]) if real else 0
+        return self.dataset.load(index, real, self.seed, epoch)
 
 
 @functools.lru_cache(maxsize=2)
