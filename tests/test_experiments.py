@@ -158,3 +158,13 @@ def test_multi_device_quick(tmp_path):
     assert set(speeds) == {"jit", "pmap", "sharded"} and all(int(s) > 0 for s in speeds.values())
     diffs = [float(d) for d in re.findall(r"vs jit: ([0-9.e+-]+)", out)]
     assert len(diffs) == 2 and max(diffs) < 1e-5
+
+
+@pytest.mark.slow
+def test_bench_input_runs_and_reports_every_pipeline(tmp_path):
+    out = _run("bench_input.py", "--images", "300", "--workers", "1", "--skip-training",
+               "--dir", str(tmp_path), cwd=tmp_path)
+    rates = dict(re.findall(r"^(jaxcnn stream_folder, \w+, \d \w+)\s+(\d+) images/s", out, re.M))
+    assert len(rates) == 3 and all(int(r) > 0 for r in rates.values()), out
+    assert re.search(r"^tf\.data .* (images/s|not installed)", out, re.M)
+    assert re.search(r"^torch DataLoader, 1 workers .* (images/s|not installed)", out, re.M)
