@@ -315,3 +315,20 @@ def test_a_random_access_source_reads_the_same_batches_in_worker_processes():
     for a, b in zip(batches[0], batches[2]):
         for key in ("image", "label", "mask"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_from_folder_streams_a_folder_over_its_memory_budget(folder):
+    in_memory = data.from_folder(folder, image_size=SIZE, cache=False)
+    with pytest.warns(UserWarning, match=r"48 images of 32x32x3 would take 0\.0 GiB as float32, "
+                                         r"over max_bytes; they are read while training"):
+        streamed = data.from_folder(folder, image_size=SIZE, max_bytes=1000, workers=0)
+    assert isinstance(streamed, data.FolderStream) and not streamed.training
+    batch = next(streamed.batches(48))
+    assert batch["image"].dtype == np.uint8 and batch["label"].tolist() == in_memory.labels.tolist()
+    # the same whole images, resized by OpenCV (streamed) or Pillow (in memory): the
+    # fixture's noise resamples differently, each image's colour means agree
+    means = batch["image"].mean(axis=(1, 2)) / 255.0
+    np.testing.assert_allclose(means, in_memory.images.mean(axis=(1, 2)), atol=0.02)
+    train_part, held_out = data.split(streamed, 0.25, seed=0)
+    assert (len(train_part), len(held_out)) == (36, 12)
+    assert held_out.labels == tuple(data.split(in_memory, 0.25, seed=0)[1].labels.tolist())

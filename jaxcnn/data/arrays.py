@@ -277,6 +277,8 @@ def held_out_rows(labels: np.ndarray, num_classes: int, test_fraction: float, se
 def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
     """Splits a dataset into (train, held-out) deterministically, stratified by class.
 
+    A streamed folder (`FolderStream`) is split by its own `split` method, the same way.
+
     Args:
       dataset: the dataset to split.
       test_fraction: fraction of each class held out, in (0, 1).
@@ -285,6 +287,8 @@ def split(dataset: ArrayDataset, test_fraction: float, seed: int = 0) -> tuple[A
     Returns:
       `(train, test)` datasets whose names end in ":train" and ":test".
     """
+    if hasattr(dataset, "split"):  # a FolderStream
+        return dataset.split(test_fraction, seed)
     is_test = held_out_rows(dataset.labels, dataset.num_classes, test_fraction, seed,
                             dataset.name)
 

@@ -30,9 +30,9 @@ from PIL import Image
 
 from jaxcnn.data import builders
 from jaxcnn.data.arrays import UINT8_SCALE, ArrayDataset, convert_channels
+from jaxcnn.data.folder import IN_MEMORY_MAX_BYTES
 from jaxcnn.data.stream import FOLDER_PREFIX, FolderStream, Streamed, load_folder
 
-IN_MEMORY_MAX_BYTES = 2 << 30  # splits whose float32 images fit in this are held in memory
 
 
 class DatasetNotPreparedError(ValueError):

@@ -29,6 +29,7 @@ from jaxcnn.data.arrays import ArrayDataset, from_arrays
 from jaxcnn.download import cache_root
 
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
+IN_MEMORY_MAX_BYTES = 2 << 30  # datasets whose float32 images take more are read per batch
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -39,7 +40,8 @@ def default_cache_dir() -> pathlib.Path:
 def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, int] | None = None,
                 channels: int = 3, cache: bool = True,
                 cache_dir: str | pathlib.Path | None = None,
-                follow_symlinks: bool = False) -> ArrayDataset:
+                follow_symlinks: bool = False, max_bytes: int = IN_MEMORY_MAX_BYTES,
+                workers: int | None = None):
     """Loads a folder of class sub-folders of images into memory.
 
     Args:
@@ -50,9 +52,14 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
       cache: read and write the decoded arrays in an .npz cache.
       cache_dir: where the cache lives; default `default_cache_dir()`.
       follow_symlinks: also read files whose symbolic links lead out of `directory`.
+      max_bytes: the memory the decoded float32 images may take; a larger folder (with
+        `image_size` given) is streamed instead: a `FolderStream` with the same images
+        (whole, resized), read by `workers` processes (see `data.stream_folder`).
+      workers: decoding processes of a streamed folder.
 
     Returns:
-      An `ArrayDataset` named after the folder, with `class_names`.
+      An `ArrayDataset` named after the folder, with `class_names`, or a `FolderStream`
+      when the folder does not fit `max_bytes`.
 
     Raises:
       ValueError: a missing folder, no class sub-folders, no readable image, images of
@@ -68,6 +75,15 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     class_names, files = scan_folder(root, follow_symlinks)
+    if size is not None and len(files) * size[0] * size[1] * channels * 4 > max_bytes:
+        from jaxcnn.data.stream import stream_folder  # imported here: stream imports this module
+
+        warnings.warn(f"{root}: {len(files)} images of {size[0]}x{size[1]}x{channels} would "
+                      f"take {len(files) * size[0] * size[1] * channels * 4 / 2**30:.1f} GiB as "
+                      f"float32, over max_bytes; they are read while training instead "
+                      f"(a FolderStream, decoded in worker processes).", stacklevel=2)
+        return stream_folder(root, size, training=False, channels=channels, workers=workers,
+                             follow_symlinks=follow_symlinks, crop_fraction=None)
     cache_file = _cache_path(root, files, size, channels, cache_dir)
     if cache and cache_file.exists():
         with np.load(cache_file) as npz:

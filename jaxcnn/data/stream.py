@@ -6,7 +6,8 @@ dataset with the protocol `jaxcnn.fit` uses (`batches`, `num_batches`, `len`,
 memory. Each batch is read when it is needed: Grain runs the reading, decoding and
 transform of its examples in `workers` processes (0: in this process), prefetching ahead
 of the training step. Batches hold uint8 images (8-bit on the host; the compiled step
-scales them to [0, 1]); files are decoded and resized as `data.decode` says why. The training transform is ImageNet's standard one
+scales them to [0, 1]); files are decoded and resized as `data.decode` says why. The
+training transform is ImageNet's standard one
 (random-resized crop with Inception's scale (0.08, 1) and aspect ratio (3/4, 4/3),
 then a horizontal flip half of the time); the evaluation transform resizes the shorter
 side to `image_size / CROP_FRACTION` and takes the center crop. Every random draw depends
@@ -125,6 +126,8 @@ class FolderStream(Streamed):
       class_names: the sub-folder names, label i = i-th name.
       training: the random training transform (else the evaluation one).
       workers: worker processes that decode (0: this process).
+      crop_fraction: the evaluation crop's share of the shorter side; None resizes the
+        whole image to `image_shape` instead (as `from_folder` does).
     """
 
     files: tuple[str, ...]
@@ -135,6 +138,7 @@ class FolderStream(Streamed):
     class_names: tuple[str, ...]
     training: bool = True
     workers: int = 0
+    crop_fraction: float | None = CROP_FRACTION
     def __len__(self) -> int:
         return len(self.files)
 
@@ -188,7 +192,10 @@ class FolderStream(Streamed):
             if rng.random() < 0.5:
                 pixels = pixels[:, ::-1]
         else:
-            pixels = center_crop(pixels, self.image_shape[:2])
+            height, width = pixels.shape[:2]
+            pixels = (crop_resize(pixels, (0, 0, width, height), self.image_shape[:2])
+                      if self.crop_fraction is None
+                      else center_crop(pixels, self.image_shape[:2], self.crop_fraction))
         return {"image": np.ascontiguousarray(pixels), "label": self.labels[index], "mask": True,
                 "error": ""}
 
@@ -346,7 +353,8 @@ def center_crop(pixels: np.ndarray, size: tuple[int, int],
 
 def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, int], *,
                   training: bool = True, channels: int = 3, workers: int | None = None,
-                  follow_symlinks: bool = False) -> FolderStream:
+                  follow_symlinks: bool = False,
+                  crop_fraction: float | None = CROP_FRACTION) -> FolderStream:
     """A folder of class sub-folders (any mix of JPEG/PNG/...) read while training.
 
     Args:
@@ -356,6 +364,7 @@ def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, in
       channels: 3 (RGB) or 1 (grayscale); every image is converted.
       workers: decoding processes; default `default_workers()`; 0 decodes in this process.
       follow_symlinks: also read files whose symbolic links lead out of `directory`.
+      crop_fraction: evaluation crop (see `FolderStream`); None: the whole image resized.
 
     Returns:
       A `FolderStream`.
@@ -381,7 +390,7 @@ def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, in
     class_names, files = scan_folder(root, follow_symlinks)
     return FolderStream(tuple(str(p) for p, _ in files), tuple(label for _, label in files),
                         len(class_names), (*size, channels), root.name, tuple(class_names),
-                        training, workers)
+                        training, workers, crop_fraction)
 
 
 FOLDER_PREFIX = "folder:"  # `data.load("folder:PATH")`, `jaxcnn train --dataset folder:PATH`
