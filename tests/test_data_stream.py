@@ -332,3 +332,21 @@ def test_from_folder_streams_a_folder_over_its_memory_budget(folder):
     train_part, held_out = data.split(streamed, 0.25, seed=0)
     assert (len(train_part), len(held_out)) == (36, 12)
     assert held_out.labels == tuple(data.split(in_memory, 0.25, seed=0)[1].labels.tolist())
+
+
+def test_a_worker_that_dies_is_an_error_naming_the_batch_files_not_a_hang(folder):
+    import multiprocessing
+    stream = stream_folder(folder, SIZE, workers=2)
+    # 12 batches: more than the workers can have read ahead (2 each) when they die
+    batches = stream.batches(4, shuffle=True, seed=0, epoch=1, drop_remainder=True)
+    next(batches)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGKILL)  # as the kernel's OOM killer or a segfault would
+    with pytest.raises(RuntimeError, match=r"reading batch \d+ of epoch 1 of stream\d* failed: "
+                                           r"Worker process was terminated.* Its files: .*"
+                                           r"class\d/\d+\.(png|jpeg)"):
+        for _ in batches:
+            pass
+    stream.close()

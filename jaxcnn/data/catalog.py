@@ -67,6 +67,10 @@ class SourceDataset(Streamed):
     def __len__(self) -> int:
         return len(self.source)
 
+    def describe(self, index: int) -> str:
+        """The example, for messages."""
+        return f"example {index}"
+
     def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
         """Reads and decodes one example (in a worker process when `workers` > 0); see
         `Streamed`. No random transform: `seed` and `epoch` are unused."""

@@ -142,6 +142,10 @@ class FolderStream(Streamed):
     def __len__(self) -> int:
         return len(self.files)
 
+    def describe(self, index: int) -> str:
+        """The example's file, for messages."""
+        return self.files[index]
+
     def split(self, test_fraction: float, seed: int = 0) -> tuple[FolderStream, FolderStream]:
         """(train, held-out) parts, stratified by class as `data.split` does; the held-out
         part uses the evaluation transform.
@@ -231,10 +235,15 @@ class _Plan:
         per_epoch = self.batches_per_epoch * self.rows
         epoch = first_epoch + element // per_epoch if self.random else first_epoch
         batch, row = divmod(element % per_epoch, self.rows)
-        position = batch * self.batch_size + self.process_index * self.rows + row
-        real = position < len(self.dataset)
-        index = int(_order(len(self.dataset), self.shuffle, self.seed, epoch)[position]) if real else 0
+        index, real = self.example(epoch, batch, row)
         return self.dataset.load(index, real, self.seed, epoch)
+
+    def example(self, epoch: int, batch: int, row: int) -> tuple[int, bool]:
+        """(example index, real row) of a row of this process's part of a batch."""
+        position = batch * self.batch_size + self.process_index * self.rows + row
+        if position >= len(self.dataset):
+            return 0, False
+        return int(_order(len(self.dataset), self.shuffle, self.seed, epoch)[position]), True
 
 
 @functools.lru_cache(maxsize=2)
@@ -266,8 +275,22 @@ class _Feed:
         self.batches = iter(dataset)
 
     def next_batch(self) -> tuple[Batch, list[str]]:
-        """The next batch and the files it could not read."""
-        batch = next(self.batches)
+        """The next batch and the files it could not read.
+
+        Raises:
+          RuntimeError: a worker process died (a crash in a decoder, killed for memory);
+            the message names the files of the batch that was being read.
+        """
+        try:
+            batch = next(self.batches)
+        except RuntimeError as err:
+            epoch, index = self.position
+            rows = [self.plan.example(epoch, index, row) for row in range(self.plan.rows)]
+            names = [self.plan.dataset.describe(i) for i, real in rows if real]
+            raise RuntimeError(
+                f"reading batch {index} of epoch {epoch} of {self.plan.dataset.name} failed: "
+                f"{err} Its files: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}. "
+                f"A file that crashes the decoder shows itself with workers=0.") from err
         epoch, index = self.position
         index += 1
         if index == self.plan.batches_per_epoch:
