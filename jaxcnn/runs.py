@@ -11,11 +11,14 @@ run directory (the `workdir` of `jaxcnn.fit` and `jaxcnn train`):
     tensorboard/       TensorBoard event files, when asked for
     viz/               pictures written by `jaxcnn visualize`
 
-Every file is written whole or not at all (a temporary file renamed into place), so a
-crash never leaves half a file. `RunDir.lock()` makes one process the only writer: a
-second process is refused at once, naming the holder (pid and host in `.lock.owner`); the
-lock is an OS file lock (`filelock`), so one left by a killed process is free again and
-is taken over with a warning. `load_run(workdir)` rebuilds the model of a finished run
+Paths go through `etils.epath`, so a run directory may be on any filesystem it knows:
+local, or `gs://`, `s3://`, ... (with that filesystem's fsspec package installed; a
+missing one is named). Every file is written whole or not at all (a temporary file
+renamed into place), so a crash never leaves half a file. `RunDir.lock()` makes one
+process the only writer: a second process is refused at once, naming the holder (pid and
+host in `.lock.owner`); the lock is an OS file lock (`filelock`; for a remote directory a
+local one, which guards the processes of this host), so one left by a killed process is
+free again and is taken over with a warning. `load_run(workdir)` rebuilds the model of a finished run
 as `jaxcnn train` built it and returns it with its variables and test split.
 """
 from __future__ import annotations
@@ -24,10 +27,11 @@ import contextlib
 import csv
 import datetime
 import functools
+import hashlib
+import importlib.util
 import io
 import json
 import os
-import pathlib
 import shutil
 import socket
 import warnings
@@ -35,6 +39,7 @@ from typing import NamedTuple
 
 import filelock
 import flax.linen as nn
+from etils import epath
 import jax
 import numpy as np
 from flax import serialization
@@ -44,13 +49,44 @@ from matplotlib.figure import Figure
 
 from jaxcnn import data as datasets
 from jaxcnn import models
+from jaxcnn.download import cache_root
 
 
-def _write_atomically(path: pathlib.Path, content: bytes) -> None:
-    """Writes `content` to a temporary file next to `path`, then renames it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+# Filesystems etils.epath reaches through fsspec, and the package each one needs.
+REMOTE_PACKAGES = {"gs://": "gcsfs", "s3://": "s3fs", "az://": "adlfs", "hf://": "huggingface_hub"}
+
+
+def is_remote(path) -> bool:
+    """Whether `path` names a remote filesystem (gs://, s3://, ...)."""
+    return str(path).startswith(tuple(REMOTE_PACKAGES))
+
+
+def as_path(path: str | os.PathLike) -> epath.Path:
+    """`path` as an `epath.Path`; local paths made absolute (Orbax wants them so).
+
+    Raises:
+      ValueError: a remote path whose filesystem package is not installed.
+    """
+    text = os.fspath(path)
+    for prefix, package in REMOTE_PACKAGES.items():
+        if text.startswith(prefix) and importlib.util.find_spec(package) is None:
+            raise ValueError(f"{text!r} is on {prefix} but its filesystem package is not "
+                             f"installed: pip install {package}")
+    return epath.Path(text if is_remote(text) else os.path.abspath(text))
+
+
+def _write_atomically(path: epath.Path, content: bytes) -> None:
+    """Writes `content` to a temporary file next to `path`, then renames it into place.
+
+    On an object store one upload is already all or nothing (an object appears when it is
+    complete), and a rename is a copy, so the object is written directly.
+    """
+    if is_remote(path):
+        path.write_bytes(content)
+        return
+    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
     temporary.write_bytes(content)
-    os.replace(temporary, path)
+    temporary.replace(path)
 
 
 class RunInUse(RuntimeError):
@@ -70,18 +106,18 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = pathlib.Path(path)
+        self.path = as_path(path)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
     @property
-    def checkpoints(self) -> pathlib.Path:
+    def checkpoints(self) -> epath.Path:
         """Where the Orbax checkpoints go (absolute, as Orbax wants)."""
-        return self.path.absolute() / "checkpoints"
+        return self.path / "checkpoints"
 
     @property
-    def tensorboard(self) -> pathlib.Path:
+    def tensorboard(self) -> epath.Path:
         """Where TensorBoard event files go."""
         return self.path / "tensorboard"
 
@@ -161,6 +197,8 @@ class RunDir:
         Raises:
           ValueError: less free space than `needed`, naming both amounts.
         """
+        if is_remote(self.path):
+            return  # object stores do not fill up
         free = shutil.disk_usage(self.path).free
         if free < needed:
             raise ValueError(f"only {free / 2**20:,.1f} MiB are free on the disk of "
@@ -180,7 +218,7 @@ class RunDir:
         owner_file = self.path / ".lock.owner"
         # One lock object per path in this process, so `jaxcnn train` can hold the
         # directory around `fit`, which takes it again.
-        lock = filelock.FileLock(self.path.absolute() / ".lock", timeout=0, is_singleton=True)
+        lock = filelock.FileLock(self._lock_file(), timeout=0, is_singleton=True)
         if lock.is_locked:  # held by this process already
             with lock:
                 yield self
@@ -204,6 +242,15 @@ class RunDir:
             owner_file.unlink(missing_ok=True)
             lock.release()
 
+    def _lock_file(self) -> str:
+        """The OS lock file: in the directory, or for a remote one in jaxcnn's local cache."""
+        if not is_remote(self.path):
+            return os.fspath(self.path / ".lock")
+        digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+        folder = cache_root() / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.fspath(folder / f"{digest}.lock")
+
     def existing_files(self) -> list[str]:
         """Which of a run's files (`RUN_FILES`) the directory holds."""
         return [name for name in RUN_FILES if (self.path / name).is_file()]
@@ -214,7 +261,7 @@ class RunDir:
         for name in self.existing_files():
             (self.path / name).unlink()
         if self.tensorboard.is_dir():
-            shutil.rmtree(self.tensorboard)
+            self.tensorboard.rmtree()
 
     def missing(self, *names: str) -> list[str]:
         """Which of the files `names` the directory lacks."""
@@ -228,7 +275,7 @@ class RunDir:
                              f"{err.strerror or err}.") from err
 
 
-def _describe_owner(owner_file: pathlib.Path) -> str:
+def _describe_owner(owner_file: epath.Path) -> str:
     """'pid 123 on host h since 2026-12-03T17:00:00', from the lock's owner file."""
     try:
         owner = json.loads(owner_file.read_text())
@@ -250,7 +297,7 @@ def read_variables(path: str | os.PathLike, model: nn.Module) -> dict:
     Raises:
       ValueError: the file is missing, unreadable, or holds other names or shapes.
     """
-    path = pathlib.Path(path)
+    path = as_path(path)
     target = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
                             jax.ShapeDtypeStruct((1, *model.input_shape), np.float32))
     try:

@@ -24,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 Batch = dict[str, np.ndarray]
+JOIN_TIMEOUT_S = 30.0  # longest wait for a prefetch thread to finish its batch
 
 
 def resolve_process(process_index: int | None, process_count: int | None) -> tuple[int, int]:
@@ -211,3 +212,6 @@ def prefetch_to_device(batches: Iterable[Batch], size: int = 2,
             yield item
     finally:
         stop.set()
+        # Wait for the producer to leave its current batch: a thread still inside a device
+        # copy when the interpreter exits (a run stopped by SIGTERM) aborts the process.
+        thread.join(timeout=JOIN_TIMEOUT_S)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import pathlib
+import os
 import sys
 import warnings
 from typing import Any
@@ -25,6 +25,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxcnn.runs import as_path
 from jaxcnn.train.state import TrainState
 
 
@@ -90,10 +91,10 @@ class Checkpoints:
       keep: how many of the newest steps to keep.
     """
 
-    def __init__(self, directory: str | pathlib.Path, keep: int):
+    def __init__(self, directory: str | os.PathLike, keep: int):
         if keep < 1:
             raise ValueError(f"keep_checkpoints must be a positive integer, got {keep}.")
-        self.directory = pathlib.Path(directory).absolute()
+        self.directory = as_path(directory)  # any filesystem etils.epath knows
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("state", "meta"))

@@ -92,22 +92,25 @@ class Loop:
             put=self.parallel.place_batch)
         self.monitor.start_epoch(epoch, total, offset)
         pending, start = [], time.perf_counter()
-        for i, batch in enumerate(self._timed(batches, sums), start=offset + 1):
-            state, metrics = self.parallel.train_fn(state, batch)
-            pending.append(self.parallel.metrics(metrics))
-            step = (epoch - 1) * total + i
-            shown = self.monitor.progress and (i % BAR_EVERY == 0 or i == total)
-            waited = _share(sums["input_seconds"], sums["seconds"] + time.perf_counter() - start)
-            self.monitor.step(i, size, jax.device_get(pending[-1]) if shown else None, waited)
-            stop = watch.requested(step)
-            due = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
-            if i < total and self.checkpoints is not None and (stop or due):
-                self._absorb(pending, sums, step, epoch)
-                sums["seconds"] += time.perf_counter() - start
-                start = time.perf_counter()
-                self._save(state, history, sums)
-                if stop:
-                    self._stop(step, watch)
+        try:
+            for i, batch in enumerate(self._timed(batches, sums), start=offset + 1):
+                state, metrics = self.parallel.train_fn(state, batch)
+                pending.append(self.parallel.metrics(metrics))
+                step = (epoch - 1) * total + i
+                shown = self.monitor.progress and (i % BAR_EVERY == 0 or i == total)
+                waited = _share(sums["input_seconds"], sums["seconds"] + time.perf_counter() - start)
+                self.monitor.step(i, size, jax.device_get(pending[-1]) if shown else None, waited)
+                stop = watch.requested(step)
+                due = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
+                if i < total and self.checkpoints is not None and (stop or due):
+                    self._absorb(pending, sums, step, epoch)
+                    sums["seconds"] += time.perf_counter() - start
+                    start = time.perf_counter()
+                    self._save(state, history, sums)
+                    if stop:
+                        self._stop(step, watch)
+        finally:
+            batches.close()  # stops and joins the prefetch thread
         self._absorb(pending, sums, epoch * total, epoch)
         sums["seconds"] += time.perf_counter() - start
         return state, sums, stop

@@ -1,0 +1,58 @@
+"""A run directory on Cloud Storage (gs://), against a GCS emulator on 127.0.0.1."""
+import logging
+import os
+import socket
+
+import jax
+import numpy as np
+import pytest
+from etils import epath
+
+import jaxcnn
+from jaxcnn import data, models, runs
+
+emulator = pytest.importorskip("gcp_storage_emulator.server")
+pytest.importorskip("gcsfs")
+
+
+@pytest.fixture(scope="module")
+def bucket():
+    """An in-memory GCS emulator with the bucket "bucket"; gcsfs and TensorStore use it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
+    server.start()
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.CRITICAL)
+    saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "TENSORSTORE_GCS_HTTP_URL")}
+    os.environ["STORAGE_EMULATOR_HOST"] = os.environ["TENSORSTORE_GCS_HTTP_URL"] = \
+        f"http://127.0.0.1:{port}"
+    yield "gs://bucket"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.mark.slow
+def test_fit_writes_and_continues_a_run_on_cloud_storage(bucket):
+    workdir = f"{bucket}/runs/lenet"
+    digits = data.load("digits", "train", image_size=(32, 32))
+    options = dict(epochs=2, batch_size=64, progress=False, workdir=workdir)
+    state, history = jaxcnn.fit(models.create("lenet5"), digits, **options)
+    run = runs.RunDir(workdir)
+    assert run.read_history() == history and len(history) == 2
+    names = {p.name for p in epath.Path(workdir).iterdir()}
+    assert {"history.json", "history.csv", "curves.png", "checkpoints"} <= names
+    assert not any(name.endswith(".tmp") for name in names)
+    again, _ = jaxcnn.fit(models.create("lenet5"), digits, **options)  # finished: restored
+    for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_remote_path_without_its_filesystem_package_is_named():
+    with pytest.raises(ValueError, match=r"'s3://bucket/run' is on s3:// but its filesystem "
+                                         r"package is not installed: pip install s3fs"):
+        runs.RunDir("s3://bucket/run")
