@@ -45,7 +45,8 @@ from jaxcnn import data, models, viz
 
 FILTER_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 MAP_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-IMAGENET_CLASSES = (1, 130, 207, 281, 949)  # goldfish, flamingo, golden retriever, tabby, strawberry
+# goldfish, flamingo, golden retriever, tabby, strawberry
+IMAGENET_CLASSES = (1, 130, 207, 281, 949)
 
 
 def imagenet_model(weights, **fields):

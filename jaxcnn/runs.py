@@ -18,8 +18,8 @@ renamed into place), so a crash never leaves half a file. `RunDir.lock()` makes 
 process the only writer: a second process is refused at once, naming the holder (pid and
 host in `.lock.owner`); the lock is an OS file lock (`filelock`; for a remote directory a
 local one, which guards the processes of this host), so one left by a killed process is
-free again and is taken over with a warning. `load_run(workdir)` rebuilds the model of a finished run
-as `jaxcnn train` built it and returns it with its variables and test split.
+free again and is taken over with a warning. `load_run(workdir)` rebuilds the model of a
+finished run as `jaxcnn train` built it and returns it with its variables and test split.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from zoo_utils import DelegatingDataset
 
 import jaxcnn
 from jaxcnn import data, models, train
@@ -158,18 +159,13 @@ def test_uint8_batches_train_exactly_like_their_float_images():
     jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
 
 
-class CtrlCAfter:
-    """Delegates to a dataset and sends this process SIGINT after `count` training batches
-    (a user pressing Ctrl-C at a known point)."""
+class CtrlCAfter(DelegatingDataset):
+    """Sends this process SIGINT after `count` training batches (a user pressing Ctrl-C at
+    a known point)."""
 
     def __init__(self, dataset, count):
-        self.dataset, self.count = dataset, count
-
-    def __getattr__(self, name):
-        return getattr(self.dataset, name)
-
-    def __len__(self):
-        return len(self.dataset)
+        super().__init__(dataset)
+        self.count = count
 
     def batches(self, *args, **kwargs):
         for batch in self.dataset.batches(*args, **kwargs):

@@ -81,18 +81,10 @@ def test_cats_vs_dogs_transfer_fine_tunes_only_the_head(tmp_path, monkeypatch, c
     fields = dict(widths=(4, 8, 8, 16, 16), fc_width=32)
     model = models.create("vgg16", input_shape=(32, 32, 3), **fields)
     variables = numpy_variables(model, seed=6)
-    layers = {("predictions" if name == "logits" else name): {k: np.asarray(a) for k, a in p.items()}
-              for name, p in variables["params"].items()}
-    served = tmp_path / "served"
-    served.mkdir()
-    write_keras_h5(served / "vgg16_narrow.h5", layers)
-    digest = hashlib.sha256((served / "vgg16_narrow.h5").read_bytes()).hexdigest()
-    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    served, source = publish_as_keras_file(model, variables, tmp_path, monkeypatch)
     train, val, _ = c.load(None, seed=0)
     with serve_folder(served) as url:
         monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
-        source = models.WeightsSource("https://example.org/vgg16_narrow.h5", f"sha256:{digest}",
-                                      "caffe")
         with pytest.warns(UserWarning, match="new 'logits' layer"):
             state, history = c.transfer(train, val, source, epochs=2, batch_size=32, seed=0,
                                         **fields)
@@ -116,6 +108,20 @@ def test_vgg16_visualize_quick(tmp_path):
         assert (tmp_path / "run" / name).stat().st_size > 10_000
 
 
+def publish_as_keras_file(model, variables, tmp_path, monkeypatch):
+    """Writes `variables` as a Keras .h5 into a folder to serve, with a fresh cache; returns
+    the folder and the `WeightsSource` that names the file and its sha256."""
+    layers = {("predictions" if name == "logits" else name): {k: np.asarray(a) for k, a in p.items()}
+              for name, p in variables["params"].items()}
+    served = tmp_path / "served"
+    served.mkdir()
+    write_keras_h5(served / "vgg16_narrow.h5", layers)
+    digest = hashlib.sha256((served / "vgg16_narrow.h5").read_bytes()).hexdigest()
+    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    return served, models.WeightsSource("https://example.org/vgg16_narrow.h5",
+                                        f"sha256:{digest}", "caffe")
+
+
 def test_vgg16_visualize_draws_pretrained_weights_from_a_mirror(tmp_path, monkeypatch, capsys):
     """The --weights path on a narrow VGG-16 with 1,000 classes, published on a loopback
     mirror (the real 528 MiB file cannot be downloaded here)."""
@@ -127,17 +133,9 @@ def test_vgg16_visualize_draws_pretrained_weights_from_a_mirror(tmp_path, monkey
     fields = dict(widths=(4, 8, 8, 16, 16), fc_width=32, input_shape=(32, 32, 3))
     model = models.create("vgg16", **fields)
     variables = numpy_variables(model, seed=5)
-    layers = {("predictions" if name == "logits" else name): {k: np.asarray(a) for k, a in p.items()}
-              for name, p in variables["params"].items()}
-    served = tmp_path / "served"
-    served.mkdir()
-    write_keras_h5(served / "vgg16_narrow.h5", layers)
-    digest = hashlib.sha256((served / "vgg16_narrow.h5").read_bytes()).hexdigest()
-    monkeypatch.setenv("JAXCNN_CACHE", str(tmp_path / "cache"))
+    served, source = publish_as_keras_file(model, variables, tmp_path, monkeypatch)
     with serve_folder(served) as url:
         monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", url)
-        source = models.WeightsSource("https://example.org/vgg16_narrow.h5", f"sha256:{digest}",
-                                      "caffe")
         pretrained, loaded, classes = v.imagenet_model(source, **fields)
     jax.tree.map(np.testing.assert_array_equal, loaded, variables)
     assert pretrained.preprocessing == "caffe"

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from zoo_utils import DelegatingDataset
 
 from jaxcnn import cli, data, layers, models, train
 from jaxcnn.train.config import TrainConfig, load_config
@@ -176,17 +177,12 @@ def test_train_reruns_never_destroy_a_run(tmp_path, monkeypatch, capsys):
     assert json.loads((workdir / "run.json").read_text())["learning_rate"] == 0.01
 
 
-class SlowInput:
-    """Delegates to a dataset, taking `delay` seconds to hand over each batch (a slow disk)."""
+class SlowInput(DelegatingDataset):
+    """Takes `delay` seconds to hand over each batch (a slow disk)."""
 
     def __init__(self, dataset, delay):
-        self.dataset, self.delay = dataset, delay
-
-    def __getattr__(self, name):
-        return getattr(self.dataset, name)
-
-    def __len__(self):
-        return len(self.dataset)
+        super().__init__(dataset)
+        self.delay = delay
 
     def batches(self, *args, **kwargs):
         for batch in self.dataset.batches(*args, **kwargs):

@@ -27,3 +27,17 @@ def numpy_variables(model, input_shape=None, seed=0):
         return jnp.asarray(0.1 * noise)
 
     return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+class DelegatingDataset:
+    """A dataset that hands every attribute to `dataset`; subclasses change `batches` to
+    stand for what happens around a real dataset (a slow disk, a user's Ctrl-C)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+    def __len__(self):
+        return len(self.dataset)

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 # Errors that mean "this file is not a readable image" (the file is skipped, not fatal).
-UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+              Image.DecompressionBombError)
 
 
 def decode(data: bytes, channels: int) -> np.ndarray:

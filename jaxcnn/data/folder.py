@@ -65,12 +65,7 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
       ValueError: a missing folder, no class sub-folders, no readable image, images of
         mixed sizes without `image_size`, bad `channels`.
     """
-    root = pathlib.Path(directory)
-    if not root.is_dir():
-        raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
-                         "one sub-folder of images per class.")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    root = checked_folder(directory, channels)
     size = None
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -100,6 +95,18 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
                        class_names=class_names)
 
 
+def checked_folder(directory: str | pathlib.Path, channels: int) -> pathlib.Path:
+    """The folder of class sub-folders as a path, refused when missing or with bad
+    `channels` (1 or 3)."""
+    root = pathlib.Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
+                         "one sub-folder of images per class.")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    return root
+
+
 def scan_folder(root: pathlib.Path, follow_symlinks: bool = False
                 ) -> tuple[list[str], list[tuple[pathlib.Path, int]]]:
     """The class names (sorted sub-folders) and every (file, label), in sorted path order.
@@ -110,7 +117,8 @@ def scan_folder(root: pathlib.Path, follow_symlinks: bool = False
     Raises:
       ValueError: no class sub-folders, or a class without files.
     """
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = sorted(p.name for p in root.iterdir()
+                         if p.is_dir() and not p.name.startswith("."))
     if not class_names:
         raise ValueError(f"directory {str(root)!r} has no class sub-folders; put the images of "
                          "each class in their own sub-folder, e.g. cats/ and dogs/.")

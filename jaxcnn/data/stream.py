@@ -33,7 +33,7 @@ import numpy as np
 from jaxcnn.data.arrays import held_out_rows
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 from jaxcnn.data.decode import UNREADABLE, crop_resize, decode, single_threaded
-from jaxcnn.data.folder import scan_folder
+from jaxcnn.data.folder import checked_folder, scan_folder
 
 CROP_FRACTION = 0.875  # evaluation: 224 of 256, as torchvision and timm
 SCALE = (0.08, 1.0)  # random-resized crop: fraction of the image area (Inception)
@@ -395,12 +395,7 @@ def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, in
     Raises:
       ValueError: a missing folder, no class sub-folders, an empty class, bad arguments.
     """
-    root = pathlib.Path(directory)
-    if not root.is_dir():
-        raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
-                         "one sub-folder of images per class.")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+    root = checked_folder(directory, channels)
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
         raise ValueError(f"image_size must be a positive int or (height, width), got "

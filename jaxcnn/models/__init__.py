@@ -167,5 +167,5 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 __all__ = ["AlexNet", "CNN4", "IMAGENET", "LeNet5", "ResNet", "VGG", "WeightsSource",
-           "architecture_fields", "check_input", "create", "decode_predictions", "imagenet_classes", "layer_names",
-           "load_weights", "names"]
+           "architecture_fields", "check_input", "create", "decode_predictions",
+           "imagenet_classes", "layer_names", "load_weights", "names"]

@@ -98,7 +98,8 @@ class Loop:
                 pending.append(self.parallel.metrics(metrics))
                 step = (epoch - 1) * total + i
                 shown = self.monitor.progress and (i % BAR_EVERY == 0 or i == total)
-                waited = _share(sums["input_seconds"], sums["seconds"] + time.perf_counter() - start)
+                elapsed = sums["seconds"] + time.perf_counter() - start
+                waited = _share(sums["input_seconds"], elapsed)
                 self.monitor.step(i, size, jax.device_get(pending[-1]) if shown else None, waited)
                 stop = watch.requested(step)
                 due = bool(self.checkpoint_every) and step % self.checkpoint_every == 0
