@@ -84,17 +84,19 @@ class Loop:
         """Steps through one epoch from batch `offset`; returns (state, sums, stop)."""
         size, total = self.batch_size, self.steps_per_epoch
         sums = dict(sums or {"loss": 0.0, "accuracy": 0.0, "steps": 0, "seconds": 0.0})
-        # Read and placed on the devices in a thread while the previous step runs, so the
-        # time spent waiting for a batch is time the devices had nothing to do.
+        # Read in a thread while the previous step runs, so the time spent waiting for a
+        # batch is time the devices had nothing to do. Placing it on the devices stays in
+        # this thread: a copy racing a pmap step's collectives on 8 CPU devices once
+        # stalled its all-reduce past XLA's 40 s rendezvous limit.
         batches = prefetch_to_device(
             self.train_data.batches(size, shuffle=True, seed=self.seed, epoch=epoch,
                                     drop_remainder=True, start_batch=offset),
-            put=self.parallel.place_batch)
+            put=lambda batch: batch)
         self.monitor.start_epoch(epoch, total, offset)
         pending, start = [], time.perf_counter()
         try:
             for i, batch in enumerate(self._timed(batches, sums), start=offset + 1):
-                state, metrics = self.parallel.train_fn(state, batch)
+                state, metrics = self.parallel.train_fn(state, self.parallel.place_batch(batch))
                 pending.append(self.parallel.metrics(metrics))
                 step = (epoch - 1) * total + i
                 shown = self.monitor.progress and (i % BAR_EVERY == 0 or i == total)
