@@ -33,11 +33,19 @@ def test_unknown_dataset_and_split_are_refused():
         data.digits("validation")
 
 
-def test_from_arrays_scales_uint8_and_adds_channel_axis():
+def test_from_arrays_keeps_uint8_and_adds_channel_axis():
     images = np.full((3, 4, 5), 255, np.uint8)
     ds = data.from_arrays(images, [0, 1, 1])
     assert ds.images.shape == (3, 4, 5, 1) and ds.num_classes == 2
-    assert ds.images.max() == 1.0
+    assert ds.images.dtype == np.uint8 and ds.images.nbytes == 3 * 4 * 5
+    assert data.unit_float(ds.images).max() == 1.0
+    resized = data.from_arrays(images, [0, 1, 1], image_size=8)
+    assert resized.images.dtype == np.float32 and resized.images.max() == 1.0
+
+
+def test_array_dataset_refuses_other_dtypes():
+    with pytest.raises(ValueError, match="uint8 .* or float32 in \\[0, 1\\], got dtype int64"):
+        data.ArrayDataset(np.zeros((2, 4, 4, 1), np.int64), np.zeros(2, np.int32), 2)
 
 
 @pytest.mark.parametrize("images,labels,kwargs,match", [

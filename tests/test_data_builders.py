@@ -46,8 +46,7 @@ def test_shapes_splits_shapes_dtypes_ranges_and_classes(data_dir, shapes_train):
     assert (len(shapes_train), len(test)) == (4000, 1000)
     for ds in (shapes_train, test):
         assert ds.image_shape == (32, 32, 3) and ds.num_classes == 8
-        assert ds.images.dtype == np.float32 and ds.labels.dtype == np.int32
-        assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0
+        assert ds.images.dtype == np.uint8 and ds.labels.dtype == np.int32  # kept 8-bit
         assert np.bincount(ds.labels).tolist() == [len(ds) // 8] * 8
     assert shapes_train.class_names == shapes.CLASS_NAMES
     assert not np.array_equal(shapes_train.images[:1000], test.images)

@@ -35,19 +35,18 @@ def test_folder_classes_labels_and_exact_pixels(tmp_path):
     written = _folder(tmp_path / "pets")
     ds = data.from_folder(tmp_path / "pets")
     assert ds.class_names == ("cats", "dogs") and ds.num_classes == 2 and ds.name == "pets"
-    assert len(ds) == 9 and ds.image_shape == (12, 10, 3) and ds.images.dtype == np.float32
+    assert len(ds) == 9 and ds.image_shape == (12, 10, 3) and ds.images.dtype == np.uint8
     assert ds.labels.tolist() == [0] * 4 + [1] * 5
-    # uint8 * float32(1/255): within one rounding of the exact quotient
-    np.testing.assert_allclose(ds.images[0], written["cats"][0] / np.float32(255), rtol=1.2e-7)
-    np.testing.assert_allclose(ds.images[8], 77 / 255, atol=1e-7)  # grayscale file -> RGB
-    assert ds.images[ds.labels == 0][..., 0].min() > 0.5 and ds.images[:4, ..., 2].max() == 0
+    np.testing.assert_array_equal(ds.images[0], written["cats"][0])  # the file's exact pixels
+    np.testing.assert_array_equal(ds.images[8], 77)  # grayscale file -> RGB
+    assert ds.images[ds.labels == 0][..., 0].min() > 128 and ds.images[:4, ..., 2].max() == 0
 
 
 def test_resize_grayscale_and_a_deterministic_held_out_split(tmp_path):
     _folder(tmp_path / "pets", size=(20, 16))
     ds = data.from_folder(tmp_path / "pets", image_size=8, channels=1)
     assert ds.image_shape == (8, 8, 1)
-    np.testing.assert_allclose(ds.images[8], 77 / 255, atol=1e-7)
+    np.testing.assert_array_equal(ds.images[8], 77)
     train, held_out = data.split(ds, 0.25, seed=0)
     assert (len(train), len(held_out)) == (7, 2) and sorted(held_out.labels) == [0, 1]
     np.testing.assert_array_equal(held_out.images, data.split(ds, 0.25, seed=0)[1].images)

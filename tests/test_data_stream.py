@@ -13,7 +13,6 @@ from zoo_utils import DelegatingDataset
 import jaxcnn
 from jaxcnn import data, models, train
 from jaxcnn.data.stream import center_crop, random_resized_crop, stream_folder
-from jaxcnn.train.steps import float_images
 
 SIZE = 32
 
@@ -148,8 +147,9 @@ def test_bad_folders_and_arguments_are_refused(tmp_path):
 def test_uint8_batches_train_exactly_like_their_float_images():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 32, 32, 1), dtype=np.uint8)
-    on_host = data.from_arrays(images, np.zeros(8, int), num_classes=3).images
-    np.testing.assert_array_equal(np.asarray(jax.jit(float_images)(images)), on_host)
+    on_host = images.astype(np.float32) * np.float32(1 / 255)
+    np.testing.assert_array_equal(np.asarray(jax.jit(data.unit_float)(images)), on_host)
+    np.testing.assert_array_equal(data.unit_float(images), on_host)
     model = models.create("lenet5", num_classes=3)
     state = train.create_state(model, train.make_optimizer("sgd", 0.1), seed=0)
     batch = {"label": np.arange(8) % 3, "mask": np.ones(8, bool)}
@@ -315,7 +315,7 @@ def test_a_random_access_source_reads_the_same_batches_in_worker_processes():
 
 def test_from_folder_streams_a_folder_over_its_memory_budget(folder):
     in_memory = data.from_folder(folder, image_size=SIZE, cache=False)
-    with pytest.warns(UserWarning, match=r"48 images of 32x32x3 would take 0\.0 GiB as float32, "
+    with pytest.warns(UserWarning, match=r"48 images of 32x32x3 would take 0\.0 GiB as uint8, "
                                          r"over max_bytes; they are read while training"):
         streamed = data.from_folder(folder, image_size=SIZE, max_bytes=1000, workers=0)
     assert isinstance(streamed, data.FolderStream) and not streamed.training
@@ -323,8 +323,9 @@ def test_from_folder_streams_a_folder_over_its_memory_budget(folder):
     assert batch["image"].dtype == np.uint8 and batch["label"].tolist() == in_memory.labels.tolist()
     # the same whole images, resized by OpenCV (streamed) or Pillow (in memory): the
     # fixture's noise resamples differently, each image's colour means agree
-    means = batch["image"].mean(axis=(1, 2)) / 255.0
-    np.testing.assert_allclose(means, in_memory.images.mean(axis=(1, 2)), atol=0.02)
+    assert in_memory.images.dtype == np.uint8
+    np.testing.assert_allclose(batch["image"].mean(axis=(1, 2)), in_memory.images.mean(axis=(1, 2)),
+                               atol=0.02 * 255)
     train_part, held_out = data.split(streamed, 0.25, seed=0)
     assert (len(train_part), len(held_out)) == (36, 12)
     assert held_out.labels == tuple(data.split(in_memory, 0.25, seed=0)[1].labels.tolist())

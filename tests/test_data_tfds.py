@@ -20,8 +20,8 @@ def test_catalog_datasets_load_with_their_shapes_and_classes(name, shape, classe
         ds = data.load(name, "train", data_dir=tmp_path)
     assert isinstance(ds, data.ArrayDataset) and len(ds) == 40
     assert ds.image_shape == shape and ds.num_classes == classes and ds.name == f"{name}:train"
-    assert ds.images.dtype == np.float32 and ds.labels.dtype == np.int32
-    assert 0.0 <= ds.images.min() and ds.images.max() <= 1.0 and ds.images.max() > 0.5
+    assert ds.images.dtype == np.uint8 and ds.labels.dtype == np.int32  # kept 8-bit
+    assert ds.images.max() > 128
     assert ((0 <= ds.labels) & (ds.labels < classes)).all()
     assert len(ds.class_names) == classes
 
@@ -32,7 +32,8 @@ def test_resizing_and_channel_conversion_for_lenet(tmp_path):
         rgb = data.load("cifar10", "test", data_dir=tmp_path)
         big = data.load("mnist", "test", image_size=(40, 36), channels=3, data_dir=tmp_path)
     assert gray.image_shape == (32, 32, 1) and big.image_shape == (40, 36, 3)
-    luma = rgb.images @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert gray.images.dtype == np.float32 and rgb.images.dtype == np.uint8
+    luma = data.unit_float(rgb.images) @ np.array([0.299, 0.587, 0.114], np.float32)
     np.testing.assert_allclose(gray.images[..., 0], luma, atol=1e-6)
     np.testing.assert_array_equal(big.images[..., 0], big.images[..., 2])
 

@@ -42,6 +42,29 @@ def test_fit_with_the_same_seed_gives_identical_parameters():
     assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(c)))
 
 
+def test_8bit_images_in_memory_train_like_their_float_copy():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (48, 32, 32, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, 48)
+    eight_bit = data.from_arrays(pixels, labels, num_classes=10)
+    as_float = data.from_arrays(data.unit_float(pixels), labels, num_classes=10)
+    assert eight_bit.images.nbytes * 4 == as_float.images.nbytes
+
+    def run(ds, augment):
+        return jaxcnn.fit(models.create("lenet5"), ds, ds, epochs=2, batch_size=16,
+                          augment=augment, progress=False)
+
+    (a, history_a), (b, history_b) = run(eight_bit, None), run(as_float, None)
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)  # bit for bit
+    assert history_a[-1]["eval_loss"] == history_b[-1]["eval_loss"]
+    # An augmentation's `x + delta` fuses with the scaling into one multiply-add, rounded
+    # once instead of twice: the weights then differ in the last bits only.
+    brighten = data.augment.RandomBrightness(0.2)
+    (a, _), (b, _) = run(eight_bit, brighten), run(as_float, brighten)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5),
+                 a.params, b.params)
+
+
 def test_evaluate_counts_each_example_once_with_a_padded_last_batch():
     ds = _tiny_data(n=37)
     state = train.create_state(models.create("lenet5"), optax.sgd(0.1), seed=0)

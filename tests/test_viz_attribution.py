@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage
 
 from jaxcnn.models import LeNet5
-from jaxcnn.viz import gradcam, saliency, smoothgrad
+from jaxcnn.viz import feature_maps, gradcam, saliency, smoothgrad
 from viz_lines import lines, trained_lenet
 
 MODEL = LeNet5()
@@ -26,6 +26,15 @@ def test_saliency_matches_central_finite_differences():
     close = np.abs(got - expected / expected.max()) < 0.02
     assert close.mean() > 0.97, close.mean()  # the rest: a bump crossed a max-pool or ReLU kink
     assert got.max() == pytest.approx(1.0)
+
+
+def test_8bit_images_are_explained_as_the_model_sees_them():
+    pixels = np.asarray(IMAGES * 255, np.uint8)
+    as_float = pixels.astype(np.float32) * np.float32(1 / 255)
+    for explain in (lambda x: saliency(MODEL, VARIABLES, x, 3),
+                    lambda x: gradcam(MODEL, VARIABLES, x, "conv2", 3),
+                    lambda x: feature_maps(MODEL, VARIABLES, x, ["conv1"])["conv1"]):
+        np.testing.assert_allclose(explain(pixels), explain(as_float), rtol=1e-5, atol=1e-6)
 
 
 def test_smoothgrad_without_noise_is_saliency_and_with_noise_follows_the_key():

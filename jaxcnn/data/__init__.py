@@ -8,7 +8,8 @@ process_count, start_batch)` yielding `{"image": NHWC float32 in [0, 1] or uint8
 
 - `load(name, split)`: any TFDS image-classification dataset, or the embedded `digits`
   and `shapes`, read through `tfds.data_source` (no TensorFlow).
-- `from_arrays(images, labels)`, `from_folder(directory)`: the user's own data in memory.
+- `from_arrays(images, labels)`, `from_folder(directory)`: the user's own data in memory
+  (uint8 images stay 8-bit; `unit_float` gives them as float32 in [0, 1]).
 - `stream_folder(directory, image_size)`: a folder read while training, decoded and
   augmented (ImageNet's crops) in worker processes by Grain.
 - `shard_for_pmap`, `shard_batch`, `prefetch_to_device`: batches placed for pmap,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from jaxcnn.data import augment, builders, shapes
 from jaxcnn.data.arrays import (ArrayDataset, convert_channels, from_arrays, resize_images,
-                                split)
+                                split, unit_float)
 from jaxcnn.data.batching import (Batch, batch_sharding, prefetch_to_device, shard_batch,
                                   shard_for_pmap)
 from jaxcnn.data.catalog import DatasetNotPreparedError, SourceDataset, catalog_names, load
@@ -38,4 +39,4 @@ __all__ = ["ArrayDataset", "Batch", "DatasetNotPreparedError", "FolderStream", "
            "batch_sharding", "builders", "catalog_names", "convert_channels", "digits",
            "from_arrays", "from_folder", "load", "names", "prefetch_to_device",
            "resize_images", "shapes", "shard_batch", "shard_for_pmap", "split",
-           "stream_folder"]
+           "stream_folder", "unit_float"]

@@ -1,7 +1,8 @@
 """In-memory image datasets and their batches.
 
-Contract: an `ArrayDataset` holds float32 NHWC images scaled to [0, 1] and int32 labels in
-[0, num_classes). `batches()` yields dicts `{"image", "label", "mask"}` of NumPy arrays:
+Contract: an `ArrayDataset` holds NHWC images, either uint8 (0..255, what decoders give:
+4x less host memory and host-to-device traffic; the compiled step turns them into float32 in
+[0, 1] with `unit_float`) or float32 in [0, 1], and int32 labels in [0, num_classes). `batches()` yields dicts `{"image", "label", "mask"}` of NumPy arrays:
 training batches drop the remainder and are shuffled per epoch from `(seed, epoch)`;
 evaluation batches cover every example exactly once, the last one padded to full size
 with `mask == False` rows so a compiled step sees one shape only.
@@ -23,7 +24,8 @@ class ArrayDataset:
     """Images and labels held in host memory.
 
     Attributes:
-      images: float32 array (N, H, W, C) with values in [0, 1].
+      images: (N, H, W, C) array, uint8 (0..255) or float32 in [0, 1]; `unit_float` turns
+        either into float32 in [0, 1], as the models take them.
       labels: int32 array (N,) with values in [0, num_classes).
       num_classes: number of classes.
       name: a readable name used in messages and run records.
@@ -35,6 +37,12 @@ class ArrayDataset:
     num_classes: int
     name: str = "arrays"
     class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.images.dtype not in (np.uint8, np.float32):
+            raise ValueError(f"ArrayDataset images must be uint8 (0..255) or float32 in [0, 1], "
+                             f"got dtype {self.images.dtype}; build it with data.from_arrays, "
+                             "which converts and checks them.")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -62,7 +70,7 @@ class ArrayDataset:
           start_batch: start at this batch of the epoch (a run resumed mid-epoch).
 
         Returns:
-          An iterator of batches `{"image": (b,H,W,C) float32, "label": (b,) int32,
+          An iterator of batches `{"image": (b,H,W,C) uint8 or float32 as held, "label": (b,) int32,
           "mask": (b,) bool}` with `b = batch_size // process_count`.
         """
         index, count = resolve_process(process_index, process_count)
@@ -91,8 +99,9 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
     """Wraps the user's own NumPy arrays as a dataset.
 
     Args:
-      images: (N, H, W) or (N, H, W, C) array. uint8 images are scaled by 1/255; float
-        images are taken to be in [0, 1] already.
+      images: (N, H, W) or (N, H, W, C) array. uint8 images are kept 8-bit (scaled by
+        1/255 inside the compiled step; resized ones become float32); float images must lie
+        in [0, 1] already.
       labels: (N,) integer class indices.
       num_classes: number of classes; defaults to `max(labels) + 1`.
       image_size: resize every image to this (H, W) (or HxH for an int), bilinearly.
@@ -142,7 +151,8 @@ def from_arrays(images, labels, *, num_classes: int | None = None,
         if len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names but there are "
                              f"num_classes={num_classes} classes; give one name per class.")
-    images = _to_unit_float(images)
+    if images.dtype != np.uint8 or image_size is not None:
+        images = _to_unit_float(images)
     if image_size is not None:
         images = resize_images(images, image_size)
     return ArrayDataset(images, labels, int(num_classes), name, class_names)
@@ -168,6 +178,21 @@ def _int32_labels(labels: np.ndarray) -> np.ndarray:
 # uint8 -> [0, 1]: a multiplication, the same on the host and in a compiled step (XLA turns
 # a division by 255 into this multiplication), so 8-bit and float batches train alike.
 UINT8_SCALE = np.float32(1 / 255)
+
+
+def unit_float(images):
+    """Images as the models take them: uint8 images (NumPy or JAX, also inside a compiled
+    step) become float32 in [0, 1]; float images pass unchanged.
+
+    Args:
+      images: uint8 or float array.
+
+    Returns:
+      An array of the same kind: float32 in [0, 1] for uint8 input, else `images`.
+    """
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) * UINT8_SCALE
+    return images
 
 
 def _to_unit_float(images: np.ndarray) -> np.ndarray:

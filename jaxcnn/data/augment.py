@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.data.arrays import unit_float
+
 FILL_MODES = ("reflect", "constant", "nearest", "wrap", "mirror")
 
 
@@ -291,8 +293,9 @@ class Normalization:
 
     @classmethod
     def adapt(cls, images) -> "Normalization":
-        """Measures per-channel mean and variance of (N, H, W, C) images (e.g. ds.images)."""
-        images = np.asarray(images, np.float64)
+        """Measures per-channel mean and variance of (N, H, W, C) images (e.g. ds.images;
+        uint8 images are measured as the float32 in [0, 1] the step gives the model)."""
+        images = np.asarray(unit_float(np.asarray(images)), np.float64)
         return cls(images.mean(axis=(0, 1, 2)), images.var(axis=(0, 1, 2)))
 
     def __call__(self, images: jax.Array) -> jax.Array:

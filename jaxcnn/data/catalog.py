@@ -53,6 +53,8 @@ class SourceDataset(Streamed):
       image_key: key of the image in an example.
       label_key: key of the label in an example.
       workers: processes that read and decode examples (0: this process).
+      keep_uint8: the source's images are uint8 of exactly `image_shape` and stay 8-bit
+        (scaled inside the compiled step); otherwise they are fitted as float32 in [0, 1].
     """
 
     source: Sequence[dict[str, Any]]
@@ -63,6 +65,7 @@ class SourceDataset(Streamed):
     image_key: str = "image"
     label_key: str = "label"
     workers: int = 0
+    keep_uint8: bool = False
 
     def __len__(self) -> int:
         return len(self.source)
@@ -76,7 +79,8 @@ class SourceDataset(Streamed):
         `Streamed`. No random transform: `seed` and `epoch` are unused."""
         del seed, epoch
         if not real:
-            return {"image": np.zeros(self.image_shape, np.float32), "label": 0, "mask": False,
+            dtype = np.uint8 if self.keep_uint8 else np.float32
+            return {"image": np.zeros(self.image_shape, dtype), "label": 0, "mask": False,
                     "error": ""}
         images, labels = self.read(np.array([index]))
         return {"image": images[0], "label": int(labels[0]), "mask": True, "error": ""}
@@ -88,11 +92,16 @@ class SourceDataset(Streamed):
           indices: example indices.
 
         Returns:
-          `(images, labels)`: (n, H, W, C) float32 in [0, 1] and (n,) int32.
+          `(images, labels)`: (n, H, W, C) uint8 (`keep_uint8`) or float32 in [0, 1], and
+          (n,) int32.
         """
         examples = [self.source[int(i)] for i in indices]
-        images = np.stack([fit_image(np.asarray(ex[self.image_key]), self.image_shape)
-                           for ex in examples])
+        if self.keep_uint8:
+            images = np.stack([np.asarray(ex[self.image_key], np.uint8).reshape(self.image_shape)
+                               for ex in examples])
+        else:
+            images = np.stack([fit_image(np.asarray(ex[self.image_key]), self.image_shape)
+                               for ex in examples])
         labels = np.array([ex[self.label_key] for ex in examples], np.int32)
         bad = (labels < 0) | (labels >= self.num_classes)
         if bad.any():
@@ -253,7 +262,7 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
       download: prepare a missing catalog dataset (needs the internet and usually
         TensorFlow); with False a missing dataset raises at once.
       in_memory: decode the whole split into memory; None decides by size (up to
-        `IN_MEMORY_MAX_BYTES` of float32 images).
+        `IN_MEMORY_MAX_BYTES` of images as held: uint8 or float32).
       workers: for a split read per batch (ArrayRecord files through `tfds.data_source`):
         processes that read and decode its examples (0: this process).
       folder_options: for "folder:PATH": `val_fraction`, `seed`, `workers` of
@@ -279,7 +288,13 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
     builder = prepared_builder(name, data_dir, download)
     image_key, label_key = builder.info.supervised_keys or ("image", "label")
     label_feature = builder.info.features[label_key]
-    image_shape = _target_shape(name, builder.info.features[image_key].shape, image_size, channels)
+    image_feature = builder.info.features[image_key]
+    image_shape = _target_shape(name, image_feature.shape, image_size, channels)
+    # 8-bit images that need no resizing or channel change stay 8-bit (4x less memory).
+    feature_shape = tuple(image_feature.shape)
+    keep_uint8 = (np.dtype(image_feature.np_dtype) == np.uint8 and None not in feature_shape
+                  and feature_shape[:2] == image_shape[:2]
+                  and (feature_shape[2:] or (1,))[0] == image_shape[2])
     try:
         source = builder.as_data_source(split=split)
     except NotImplementedError as err:
@@ -290,9 +305,10 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
                          "sliced like 'train[:90%]'.") from err
     dataset = SourceDataset(source, int(label_feature.num_classes), image_shape,
                             f"{name}:{split}", tuple(label_feature.names), image_key, label_key,
-                            workers)
+                            workers, keep_uint8)
     if in_memory is None:
-        in_memory = len(dataset) * int(np.prod(image_shape)) * 4 <= IN_MEMORY_MAX_BYTES
+        pixel_bytes = 1 if keep_uint8 else 4
+        in_memory = len(dataset) * int(np.prod(image_shape)) * pixel_bytes <= IN_MEMORY_MAX_BYTES
     return dataset.to_arrays() if in_memory else dataset
 
 

@@ -2,7 +2,7 @@
 
     directory/cat/cat.0.jpg, directory/cat/cat.1.jpg, ..., directory/dog/dog.0.jpg, ...
 
-Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` whose classes are
+Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` (uint8 images) whose classes are
 the sub-folder names in sorted order (label i = i-th name, kept in `class_names`) and
 whose examples are in sorted path order. Images are decoded with PIL, converted to RGB
 or grayscale and resized bilinearly (antialiased) to `image_size`. Files PIL cannot read,
@@ -29,7 +29,7 @@ from jaxcnn.data.arrays import ArrayDataset, from_arrays
 from jaxcnn.download import cache_root
 
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
-IN_MEMORY_MAX_BYTES = 2 << 30  # datasets whose float32 images take more are read per batch
+IN_MEMORY_MAX_BYTES = 2 << 30  # datasets whose images take more in memory are read per batch
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -52,7 +52,7 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
       cache: read and write the decoded arrays in an .npz cache.
       cache_dir: where the cache lives; default `default_cache_dir()`.
       follow_symlinks: also read files whose symbolic links lead out of `directory`.
-      max_bytes: the memory the decoded float32 images may take; a larger folder (with
+      max_bytes: the memory the decoded (8-bit) images may take; a larger folder (with
         `image_size` given) is streamed instead: a `FolderStream` with the same images
         (whole, resized), read by `workers` processes (see `data.stream_folder`).
       workers: decoding processes of a streamed folder.
@@ -70,12 +70,12 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     class_names, files = scan_folder(root, follow_symlinks)
-    if size is not None and len(files) * size[0] * size[1] * channels * 4 > max_bytes:
+    if size is not None and len(files) * size[0] * size[1] * channels > max_bytes:
         from jaxcnn.data.stream import stream_folder  # imported here: stream imports this module
 
         warnings.warn(f"{root}: {len(files)} images of {size[0]}x{size[1]}x{channels} would "
-                      f"take {len(files) * size[0] * size[1] * channels * 4 / 2**30:.1f} GiB as "
-                      f"float32, over max_bytes; they are read while training instead "
+                      f"take {len(files) * size[0] * size[1] * channels / 2**30:.1f} GiB as "
+                      f"uint8, over max_bytes; they are read while training instead "
                       f"(a FolderStream, decoded in worker processes).", stacklevel=2)
         return stream_folder(root, size, training=False, channels=channels, workers=workers,
                              follow_symlinks=follow_symlinks, crop_fraction=None)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn import compiler
+from jaxcnn.data.arrays import unit_float
 from jaxcnn.models.base import offset_activations
 from jaxcnn.models.receptive import receptive_field
 from jaxcnn.viz.render import activation_shapes
@@ -83,7 +84,7 @@ def saliency(model: nn.Module, variables, images: jax.Array, class_index=None) -
       (N, H, W) maps in [0, 1].
     """
     _check(model, images, class_index)
-    return _saliency(model, variables, jnp.asarray(images), class_index)
+    return _saliency(model, variables, unit_float(jnp.asarray(images)), class_index)
 
 
 @compiler.jit(static_argnums=(0, 5))
@@ -114,7 +115,7 @@ def smoothgrad(model: nn.Module, variables, images: jax.Array, class_index=None,
     _check(model, images, class_index)
     if samples < 1 or noise < 0:
         raise ValueError(f"need samples >= 1 and noise >= 0, got samples={samples}, noise={noise}.")
-    return _smoothgrad(model, variables, jnp.asarray(images), class_index, key, samples, noise)
+    return _smoothgrad(model, variables, unit_float(jnp.asarray(images)), class_index, key, samples, noise)
 
 
 def _unit_centres(model, layer: str, feature_size: int, image_size: int) -> tuple[float, float]:
@@ -173,4 +174,4 @@ def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_in
         raise ValueError(f"Grad-CAM layer {layer!r} {problem}; layers with feature maps: "
                          f"{', '.join(spatial)}.")
     first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
-    return _gradcam(model, variables, jnp.asarray(images), class_index, layer, first, jump)
+    return _gradcam(model, variables, unit_float(jnp.asarray(images)), class_index, layer, first, jump)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn import compiler
+from jaxcnn.data.arrays import unit_float
 from jaxcnn.viz.render import activation_shapes
 
 
@@ -46,7 +47,7 @@ def feature_maps(model: nn.Module, variables, images: jax.Array,
     for layer in layers:
         if layer not in known:
             raise ValueError(f"unknown layer {layer!r}; the model's layers are: {', '.join(known)}.")
-    maps = _forward(model, variables, jnp.asarray(images), layers)
+    maps = _forward(model, variables, unit_float(jnp.asarray(images)), layers)
     return {name: maps[name] for name in layers}  # jit returns dicts with sorted keys
 
 

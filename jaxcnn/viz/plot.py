@@ -15,12 +15,14 @@ import numpy as np
 from matplotlib import animation
 from matplotlib.figure import Figure
 
+from jaxcnn.data.arrays import unit_float
+
 PathLike = str | pathlib.Path
 
 
 def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """(H, W) or (H, W, 3) array and the colour map to draw it with."""
-    image = np.asarray(image, np.float32)
+    image = np.asarray(unit_float(np.asarray(image)), np.float32)
     if image.ndim == 3 and image.shape[-1] == 3:
         return np.clip(image, 0.0, 1.0), None
     if image.ndim == 3:
