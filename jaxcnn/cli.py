@@ -126,11 +126,12 @@ def _visualize_parser(sub) -> None:
 
 def run_visualize(args: argparse.Namespace) -> list:
     """Writes the pictures the `visualize` sub-command describes and prints their paths."""
+    from jaxcnn.paths import as_path
     from jaxcnn.runs import load_run
     from jaxcnn.viz import run
 
     loaded = load_run(args.workdir)
-    paths = run.write_pictures(loaded, args.what, args.out or pathlib.Path(args.workdir, "viz"),
+    paths = run.write_pictures(loaded, args.what, args.out or as_path(args.workdir) / "viz",
                                layers=args.layer, channels=args.channels, count=args.count,
                                most=args.most_active, index=args.index, images=args.images,
                                steps=args.steps, seed=args.seed, gif=args.gif)

@@ -28,7 +28,6 @@ import csv
 import datetime
 import functools
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -50,29 +49,7 @@ from matplotlib.figure import Figure
 from jaxcnn import data as datasets
 from jaxcnn import models
 from jaxcnn.download import cache_root
-
-
-# Filesystems etils.epath reaches through fsspec, and the package each one needs.
-REMOTE_PACKAGES = {"gs://": "gcsfs", "s3://": "s3fs", "az://": "adlfs", "hf://": "huggingface_hub"}
-
-
-def is_remote(path) -> bool:
-    """Whether `path` names a remote filesystem (gs://, s3://, ...)."""
-    return str(path).startswith(tuple(REMOTE_PACKAGES))
-
-
-def as_path(path: str | os.PathLike) -> epath.Path:
-    """`path` as an `epath.Path`; local paths made absolute (Orbax wants them so).
-
-    Raises:
-      ValueError: a remote path whose filesystem package is not installed.
-    """
-    text = os.fspath(path)
-    for prefix, package in REMOTE_PACKAGES.items():
-        if text.startswith(prefix) and importlib.util.find_spec(package) is None:
-            raise ValueError(f"{text!r} is on {prefix} but its filesystem package is not "
-                             f"installed: pip install {package}")
-    return epath.Path(text if is_remote(text) else os.path.abspath(text))
+from jaxcnn.paths import as_path, is_remote
 
 
 def _write_atomically(path: epath.Path, content: bytes) -> None:

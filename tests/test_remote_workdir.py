@@ -1,8 +1,4 @@
 """A run directory on Cloud Storage (gs://), against a GCS emulator on 127.0.0.1."""
-import logging
-import os
-import socket
-
 import jax
 import numpy as np
 import pytest
@@ -10,6 +6,8 @@ from etils import epath
 
 import jaxcnn
 from jaxcnn import data, models, runs
+from jaxcnn.cli import main
+from gcs import emulated_bucket
 
 emulator = pytest.importorskip("gcp_storage_emulator.server")
 pytest.importorskip("gcsfs")
@@ -18,22 +16,8 @@ pytest.importorskip("gcsfs")
 @pytest.fixture(scope="module")
 def bucket():
     """An in-memory GCS emulator with the bucket "bucket"; gcsfs and TensorStore use it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
-    server.start()
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.CRITICAL)
-    saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "TENSORSTORE_GCS_HTTP_URL")}
-    os.environ["STORAGE_EMULATOR_HOST"] = os.environ["TENSORSTORE_GCS_HTTP_URL"] = \
-        f"http://127.0.0.1:{port}"
-    yield "gs://bucket"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with emulated_bucket() as name:
+        yield name
 
 
 @pytest.mark.slow
@@ -60,6 +44,12 @@ def test_fit_writes_and_continues_a_run_on_cloud_storage(bucket):
     again, _ = jaxcnn.fit(models.create("lenet5"), digits, **options)  # finished: restored
     for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(state.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    run.write_summary({"model": "lenet5", "dataset": "digits"})  # as `jaxcnn train` does
+    assert main(["visualize", "--workdir", workdir, "--what", "filters", "--layer", "conv2",
+                 "--channels", "0", "--steps", "3", "--gif"]) == 0
+    pictures = [epath.Path(workdir) / "viz" / name
+                for name in ("filters_conv2.png", "weights.png", "filters_conv2.gif")]
+    assert [p.read_bytes()[:4] for p in pictures] == [b"\x89PNG", b"\x89PNG", b"GIF8"]
 
 
 def test_a_remote_path_without_its_filesystem_package_is_named():

@@ -19,14 +19,17 @@ arguments, so a changed folder is decoded again. A held-out set is taken with
 from __future__ import annotations
 
 import hashlib
+import io
 import pathlib
 import warnings
 
 import numpy as np
+from etils import epath
 from PIL import Image, UnidentifiedImageError
 
 from jaxcnn.data.arrays import ArrayDataset, from_arrays
 from jaxcnn.download import cache_root
+from jaxcnn.paths import as_path, is_remote, list_files, read_bytes
 
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
 IN_MEMORY_MAX_BYTES = 2 << 30  # datasets whose images take more in memory are read per batch
@@ -95,10 +98,10 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
                        class_names=class_names)
 
 
-def checked_folder(directory: str | pathlib.Path, channels: int) -> pathlib.Path:
-    """The folder of class sub-folders as a path, refused when missing or with bad
-    `channels` (1 or 3)."""
-    root = pathlib.Path(directory)
+def checked_folder(directory: str | pathlib.Path, channels: int) -> pathlib.Path | epath.Path:
+    """The folder of class sub-folders as a path (an `epath.Path` for a remote one such as
+    "gs://bucket/pets"), refused when missing or with bad `channels` (1 or 3)."""
+    root = as_path(directory) if is_remote(directory) else pathlib.Path(directory)
     if not root.is_dir():
         raise ValueError(f"directory {str(root)!r} is not a folder; pass the folder that holds "
                          "one sub-folder of images per class.")
@@ -107,31 +110,28 @@ def checked_folder(directory: str | pathlib.Path, channels: int) -> pathlib.Path
     return root
 
 
-def scan_folder(root: pathlib.Path, follow_symlinks: bool = False
-                ) -> tuple[list[str], list[tuple[pathlib.Path, int]]]:
+def scan_folder(root: pathlib.Path | epath.Path, follow_symlinks: bool = False
+                ) -> tuple[list[str], list[tuple[pathlib.Path | epath.Path, int]]]:
     """The class names (sorted sub-folders) and every (file, label), in sorted path order.
 
     Symbolic links leading out of `root` are left out (with a warning naming them) unless
-    `follow_symlinks`.
+    `follow_symlinks`. A remote folder is listed in one request (`paths.list_files`).
 
     Raises:
       ValueError: no class sub-folders, or a class without files.
     """
-    class_names = sorted(p.name for p in root.iterdir()
-                         if p.is_dir() and not p.name.startswith("."))
+    if is_remote(root):
+        class_names, files = _scan_remote(root)
+    else:
+        class_names = sorted(p.name for p in root.iterdir()
+                             if p.is_dir() and not p.name.startswith("."))
+        files = [(path, label) for label, name in enumerate(class_names)
+                 for path in sorted((root / name).rglob("*"))
+                 if path.is_file() and not path.name.startswith(".")]
+        files = _inside(root, files, follow_symlinks)
     if not class_names:
         raise ValueError(f"directory {str(root)!r} has no class sub-folders; put the images of "
                          "each class in their own sub-folder, e.g. cats/ and dogs/.")
-    files = [(path, label) for label, name in enumerate(class_names)
-             for path in sorted((root / name).rglob("*"))
-             if path.is_file() and not path.name.startswith(".")]
-    inside = root.resolve()
-    outside = [path for path, _ in files if not path.resolve().is_relative_to(inside)]
-    if outside and not follow_symlinks:
-        files = [(path, label) for path, label in files if path.resolve().is_relative_to(inside)]
-        warnings.warn(f"did not follow {len(outside)} symbolic link(s) leading out of {root}: "
-                      f"{', '.join(str(p.relative_to(root)) for p in outside[:10])}; pass "
-                      "follow_symlinks=True to read them.", stacklevel=3)
     empty = sorted(set(class_names) - {class_names[label] for _, label in files})
     if empty:
         raise ValueError(f"class folder(s) {', '.join(map(repr, empty))} of {str(root)!r} hold "
@@ -139,12 +139,35 @@ def scan_folder(root: pathlib.Path, follow_symlinks: bool = False
     return class_names, files
 
 
+def _scan_remote(root: epath.Path) -> tuple[list[str], list[tuple[epath.Path, int]]]:
+    """`scan_folder` of a remote folder: its files' first path component is the class (an
+    object store has no empty folders, so every class listed holds files)."""
+    names = sorted((rel.split("/") for rel in list_files(root)
+                    if "/" in rel and not any(part.startswith(".") for part in rel.split("/"))))
+    class_names = sorted({parts[0] for parts in names})
+    labels = {name: label for label, name in enumerate(class_names)}
+    return class_names, [(root.joinpath(*parts), labels[parts[0]]) for parts in names]
+
+
+def _inside(root: pathlib.Path, files: list, follow_symlinks: bool) -> list:
+    """`files` less those whose symbolic links lead out of `root` (with a warning), unless
+    `follow_symlinks`."""
+    inside = root.resolve()
+    outside = [path for path, _ in files if not path.resolve().is_relative_to(inside)]
+    if outside and not follow_symlinks:
+        files = [(path, label) for path, label in files if path.resolve().is_relative_to(inside)]
+        warnings.warn(f"did not follow {len(outside)} symbolic link(s) leading out of {root}: "
+                      f"{', '.join(str(p.relative_to(root)) for p in outside[:10])}; pass "
+                      "follow_symlinks=True to read them.", stacklevel=4)
+    return files
+
+
 def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decodes every file; returns (uint8 images, labels, relative paths of skipped files)."""
     images, labels, skipped, first = [], [], [], None
     for path, label in files:
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(read_bytes(str(path)))) as image:
                 image = image.convert("L" if channels == 1 else "RGB")
         except Image.DecompressionBombError as err:
             skipped.append(f"{path.relative_to(root)} (decompression bomb: {err})")
@@ -172,9 +195,26 @@ def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, li
 
 def _cache_path(root, files, size, channels, cache_dir) -> pathlib.Path:
     """The cache file for this folder content and these decoding arguments."""
-    digest = hashlib.sha256(repr((CACHE_FORMAT, str(root.resolve()), size, channels)).encode())
-    for path, label in files:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    where = str(root) if is_remote(root) else str(root.resolve())
+    digest = hashlib.sha256(repr((CACHE_FORMAT, where, size, channels)).encode())
+    for rel, label, version in _file_versions(root, files):
+        digest.update(f"{rel}|{label}|{version}\n".encode())
     folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"{root.name}-{digest.hexdigest()[:20]}.npz"
+
+
+def _file_versions(root, files) -> list[tuple[str, int, str]]:
+    """(relative path, label, size and version) of every file: a changed file changes its
+    size, its modification time or, on an object store, its generation or ETag."""
+    if not is_remote(root):
+        return [(str(path.relative_to(root)), label,
+                 f"{path.stat().st_size}|{path.stat().st_mtime_ns}") for path, label in files]
+    listing = list_files(root)
+    out = []
+    for path, label in files:
+        rel = str(path.relative_to(root))
+        info = listing[rel]
+        version = next((str(info[k]) for k in ("generation", "ETag", "etag", "mtime", "updated")
+                        if info.get(k) is not None), "")
+        out.append((rel, label, f"{info.get('size')}|{version}"))
+    return out

@@ -34,6 +34,7 @@ from jaxcnn.data.arrays import held_out_rows
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
 from jaxcnn.data.decode import UNREADABLE, crop_resize, decode, single_threaded
 from jaxcnn.data.folder import checked_folder, scan_folder
+from jaxcnn.paths import as_path, is_remote, read_bytes
 
 CROP_FRACTION = 0.875  # evaluation: 224 of 256, as torchvision and timm
 SCALE = (0.08, 1.0)  # random-resized crop: fraction of the image area (Inception)
@@ -185,8 +186,7 @@ class FolderStream(Streamed):
             return blank
         path = self.files[index]
         try:
-            with open(path, "rb") as f:
-                pixels = decode(f.read(), self.image_shape[2])
+            pixels = decode(read_bytes(path), self.image_shape[2])
         except UNREADABLE as err:
             reason = str(err).splitlines()[0] if str(err) else "unreadable"
             return {**blank, "error": f"{path} ({type(err).__name__}: {reason})"}
@@ -438,7 +438,7 @@ def load_folder(directory: str | pathlib.Path, split: str, image_size: int | tup
     if split not in ("train", "test", "val", "validation"):
         raise ValueError(f"split must be 'train' or 'test' (also 'val'/'validation') for a "
                          f"folder dataset, got {split!r}.")
-    root = pathlib.Path(directory)
+    root = as_path(directory) if is_remote(directory) else pathlib.Path(directory)
     training = split == "train"
     if (root / "train").is_dir() and (root / "val").is_dir():
         return stream_folder(root / ("train" if training else "val"), image_size,

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxcnn.runs import as_path
+from jaxcnn.paths import as_path
 from jaxcnn.train.state import TrainState
 
 

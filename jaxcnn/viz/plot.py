@@ -7,8 +7,10 @@ given, and returns it, so a notebook shows it inline. Images are (N, H, W, C) wi
 """
 from __future__ import annotations
 
+import io
 import math
 import pathlib
+import tempfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -16,6 +18,7 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 
 from jaxcnn.data.arrays import unit_float
+from jaxcnn.paths import as_path
 
 PathLike = str | pathlib.Path
 
@@ -32,9 +35,23 @@ def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 def _save(fig: Figure, path: PathLike | None) -> Figure:
     if path is not None:
-        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=fig.dpi, bbox_inches="tight")
+        save_figure(fig, path)
     return fig
+
+
+def save_figure(fig: Figure, path: PathLike):
+    """Writes `fig` to `path` (PNG, PDF, SVG... by its suffix) on any filesystem `etils.epath`
+    knows (a local folder or "gs://bucket/run/viz/x.png"), making the folders it needs.
+
+    Returns:
+      The path written, as an `epath.Path`.
+    """
+    path = as_path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=fig.dpi, bbox_inches="tight")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
 
 
 def _grid_axes(fig: Figure, count: int, ncols: int):
@@ -165,6 +182,11 @@ def ascent_gif(snapshots, path: PathLike, titles: Sequence[str] | None = None, *
         return pictures
 
     movie = animation.FuncAnimation(fig, draw, frames=len(frames), blit=False)
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    movie.save(str(path), writer=animation.PillowWriter(fps=fps))
+    path = as_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # matplotlib's writers take a local file name: write there, then copy (any filesystem).
+    with tempfile.TemporaryDirectory() as scratch:
+        local = pathlib.Path(scratch, "ascent.gif")
+        movie.save(str(local), writer=animation.PillowWriter(fps=fps))
+        path.write_bytes(local.read_bytes())
     return fig

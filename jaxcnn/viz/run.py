@@ -1,7 +1,7 @@
 """Pictures of a trained run (`jaxcnn.runs.load_run`), as `jaxcnn visualize` writes them.
 
 Contract: `write_pictures` renders one kind of picture and saves PNGs (and GIFs) under an
-output folder, returning the paths. Every random choice comes from `seed`.
+output folder (local or remote, e.g. gs://), returning the paths. Every random choice comes from `seed`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Sequence
 
 import jax
 import numpy as np
+from etils import epath
 
+from jaxcnn.paths import as_path
 from jaxcnn.runs import Run
 from jaxcnn.viz import plot
 from jaxcnn.viz import transform as T
@@ -30,7 +32,7 @@ def spatial_layers(model) -> list[str]:
 def write_pictures(run: Run, what: str, out: str | pathlib.Path, *, layers: Sequence[str] = (),
                    channels: Sequence[int] | None = None, count: int = 8, most: bool = False,
                    index: int = 0, images: int = 4, steps: int = 256, seed: int = 0,
-                   gif: bool = False) -> list[pathlib.Path]:
+                   gif: bool = False) -> list[epath.Path]:
     """Renders one kind of picture of `run` into `out`.
 
     Args:
@@ -56,7 +58,7 @@ def write_pictures(run: Run, what: str, out: str | pathlib.Path, *, layers: Sequ
     """
     if what not in KINDS:
         raise ValueError(f"--what must be one of {', '.join(KINDS)}, got {what!r}.")
-    out = pathlib.Path(out)
+    out = as_path(out)  # a local folder or a remote one (gs://...)
     model, variables, test = run.model, run.variables, run.test_data
     key = jax.random.key(seed)
     spatial = spatial_layers(model)
@@ -74,14 +76,14 @@ def write_pictures(run: Run, what: str, out: str | pathlib.Path, *, layers: Sequ
         maps = {k: np.asarray(v[0]) for k, v in feature_maps(model, variables, test.images[index:index + 1],
                                                               chosen).items()}
         picks = {k: most_active(m, count) for k, m in maps.items()} if most else None
-        return [_saved(plot.feature_map_grid(maps, picks, count=count), out / "feature_maps.png")]
+        return [plot.save_figure(plot.feature_map_grid(maps, picks, count=count), out / "feature_maps.png")]
     if what == "saliency":
-        return [_saved(plot.overlay(x, saliency(model, variables, x), titles), out / "saliency.png"),
-                _saved(plot.overlay(x, smoothgrad(model, variables, x, key=key), titles),
+        return [plot.save_figure(plot.overlay(x, saliency(model, variables, x), titles), out / "saliency.png"),
+                plot.save_figure(plot.overlay(x, smoothgrad(model, variables, x, key=key), titles),
                        out / "smoothgrad.png")]
     if what == "gradcam":
         layer = layers[0] if layers else spatial[-1]
-        return [_saved(plot.overlay(x, gradcam(model, variables, x, layer), titles),
+        return [plot.save_figure(plot.overlay(x, gradcam(model, variables, x, layer), titles),
                        out / f"gradcam_{layer}.png")]
     snaps = tuple(sorted({int(s) for s in np.linspace(0, steps, 9)})) if gif else ()
     options = dict(key=key, steps=steps, transform=T.standard(model.input_shape[0]),
@@ -90,15 +92,15 @@ def write_pictures(run: Run, what: str, out: str | pathlib.Path, *, layers: Sequ
         layer = layers[0] if layers else spatial[0]
         result = visualize_filters(model, variables, layer, channels, **options)
         names = [f"{layer}[{c}]" + (" dead" if c in result.dead else "") for c in result.indices]
-        written = [_saved(plot.image_grid(result.images, names, title=f"filters of {layer}"),
+        written = [plot.save_figure(plot.image_grid(result.images, names, title=f"filters of {layer}"),
                           out / f"filters_{layer}.png"),
-                   _saved(plot.image_grid(filter_weights(variables), title="first conv layer weights"),
+                   plot.save_figure(plot.image_grid(filter_weights(variables), title="first conv layer weights"),
                           out / "weights.png")]
         stem = f"filters_{layer}"
     else:
         result = visualize_class(model, variables, **options)
         names = [f"class {c}: {float(v):.1f}" for c, v in zip(result.indices, result.values[:, -1])]
-        written = [_saved(plot.image_grid(result.images, names, title="class visualization"),
+        written = [plot.save_figure(plot.image_grid(result.images, names, title="class visualization"),
                           out / "classes.png")]
         stem = "classes"
     if gif:
@@ -106,9 +108,3 @@ def write_pictures(run: Run, what: str, out: str | pathlib.Path, *, layers: Sequ
                         steps=snaps)
         written.append(out / f"{stem}.gif")
     return written
-
-
-def _saved(fig, path: pathlib.Path) -> pathlib.Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=fig.dpi, bbox_inches="tight")
-    return path
