@@ -29,7 +29,8 @@ def test_fit_writes_and_continues_a_run_on_cloud_storage(bucket):
     # Storage does not do this; any other error fails at once.
     for attempt in range(3):
         workdir = f"{bucket}/runs/lenet{attempt}"
-        options = dict(epochs=2, batch_size=64, progress=False, workdir=workdir)
+        options = dict(epochs=2, batch_size=64, progress=False, workdir=workdir,
+                       tensorboard=True)
         try:
             state, history = jaxcnn.fit(models.create("lenet5"), digits, **options)
             break
@@ -39,7 +40,10 @@ def test_fit_writes_and_continues_a_run_on_cloud_storage(bucket):
     run = runs.RunDir(workdir)
     assert run.read_history() == history and len(history) == 2
     names = {p.name for p in epath.Path(workdir).iterdir()}
-    assert {"history.json", "history.csv", "curves.png", "checkpoints"} <= names
+    assert {"history.json", "history.csv", "curves.png", "checkpoints", "tensorboard"} <= names
+    events = list((epath.Path(workdir) / "tensorboard").iterdir())
+    assert len(events) == 1 and events[0].name.startswith("events.out.tfevents.")
+    assert b"loss" in events[0].read_bytes() and b"input_wait" in events[0].read_bytes()
     assert not any(name.endswith(".tmp") for name in names)
     again, _ = jaxcnn.fit(models.create("lenet5"), digits, **options)  # finished: restored
     for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(state.params)):

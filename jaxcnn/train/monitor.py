@@ -11,22 +11,62 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
+import tempfile
 import time
 
 import jax
 from tqdm.auto import tqdm
 
+from jaxcnn.paths import is_remote
 from jaxcnn.runs import RunDir
 
 
-def tensorboard_writer(directory: pathlib.Path):
-    """A tensorboardX `SummaryWriter`, or a clear error when the package is missing."""
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError as err:
-        raise ValueError("tensorboard=True needs the tensorboardX package; install it with "
-                         "`pip install tensorboardX` or leave TensorBoard off.") from err
-    return SummaryWriter(str(directory))
+class TensorBoardLog:
+    """TensorBoard event files of a run, local or remote.
+
+    tensorboardX writes local files (its own Cloud Storage writer does not take the
+    endpoint of an emulator or a private gateway), so a remote directory gets a local
+    staging folder whose files are uploaded whole after every flush: TensorBoard reads
+    the bucket while the run goes on, and a crash loses at most the epoch in progress.
+
+    Args:
+      directory: where the event files go (`RunDir.tensorboard`), any `etils.epath` path.
+
+    Raises:
+      ValueError: tensorboardX is not installed.
+    """
+
+    def __init__(self, directory):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as err:
+            raise ValueError("tensorboard=True needs the tensorboardX package; install it with "
+                             "`pip install tensorboardX` or leave TensorBoard off.") from err
+        self.directory = directory
+        self.staging = tempfile.mkdtemp(prefix="jaxcnn-tensorboard-") if is_remote(directory) else None
+        self.writer = SummaryWriter(self.staging or str(directory))
+
+    def add_scalars(self, record: dict, step: int) -> None:
+        """Logs every number of `record` at `step` and makes the files current."""
+        for name, value in record.items():
+            self.writer.add_scalar(name, value, step)
+        self.writer.flush()
+        self._upload()
+
+    def close(self) -> None:
+        """Closes the writer; a staging folder is uploaded a last time and removed."""
+        self.writer.close()
+        self._upload()
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _upload(self) -> None:
+        if self.staging is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for local in pathlib.Path(self.staging).iterdir():
+            (self.directory / local.name).write_bytes(local.read_bytes())
 
 
 class Monitor:
@@ -49,7 +89,7 @@ class Monitor:
         self.log_epochs = log_epochs and self.main
         self.writer = None
         if tensorboard and self.run_dir is not None:
-            self.writer = tensorboard_writer(self.run_dir.tensorboard)
+            self.writer = TensorBoardLog(self.run_dir.tensorboard)
         self.bar = None
 
     def start_epoch(self, epoch: int, total_steps: int, done_steps: int) -> None:
@@ -77,10 +117,8 @@ class Monitor:
             print(json.dumps({k: round(v, 5) if isinstance(v, float) else v
                               for k, v in record.items()}), flush=True)
         if self.writer is not None:
-            for name, value in record.items():
-                if name != "epoch":
-                    self.writer.add_scalar(name, value, record["epoch"])
-            self.writer.flush()
+            self.writer.add_scalars({k: v for k, v in record.items() if k != "epoch"},
+                                    record["epoch"])
         if self.run_dir is not None:
             self.run_dir.write_history(history)
 
