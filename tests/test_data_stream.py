@@ -286,13 +286,31 @@ def test_decode_matches_pillow_for_every_mode_and_format(mode, fmt):
         assert np.abs(got.astype(int) - expected).max() <= (3 if fmt == "JPEG" else 1)
 
 
-def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch):
+@pytest.mark.parametrize("subsampling", [0, 2])  # 4:4:4 and 4:2:0 chroma
+def test_jpegs_decode_to_the_pixels_opencv_gives(subsampling):
+    import cv2
+    from jaxcnn.data.decode import decode
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)).save(
+        buffer, format="JPEG", quality=85, subsampling=subsampling)
+    data = np.frombuffer(buffer.getvalue(), np.uint8)
+    np.testing.assert_array_equal(decode(buffer.getvalue(), 3),
+                                  cv2.imdecode(data, cv2.IMREAD_COLOR_RGB))
+    np.testing.assert_array_equal(decode(buffer.getvalue(), 1)[..., 0],
+                                  cv2.imdecode(data, cv2.IMREAD_GRAYSCALE))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch, fmt):
     from jaxcnn.data.decode import UNREADABLE, decode
     buffer = io.BytesIO()
-    Image.new("RGB", (300, 300)).save(buffer, format="PNG")
+    Image.new("RGB", (300, 300)).save(buffer, format=fmt)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 300x300 is then a "bomb"
     with pytest.raises(UNREADABLE, match="decompression bomb"):
         decode(buffer.getvalue(), 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 45_000)
+    assert decode(buffer.getvalue(), 3).shape == (300, 300, 3)  # within twice the limit
 
 
 def test_a_random_access_source_reads_the_same_batches_in_worker_processes():

@@ -74,16 +74,26 @@ class SourceDataset(Streamed):
         """The example, for messages."""
         return f"example {index}"
 
-    def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
-        """Reads and decodes one example (in a worker process when `workers` > 0); see
-        `Streamed`. No random transform: `seed` and `epoch` are unused."""
+    @property
+    def pixel_dtype(self) -> type:
+        """The batches' image type: uint8 (`keep_uint8`) or float32."""
+        return np.uint8 if self.keep_uint8 else np.float32
+
+    def load_into(self, index: int, real: bool, seed: int, epoch: int,
+                  out: np.ndarray) -> tuple[int, bool, str]:
+        """Reads and decodes one example into its batch row `out` (in a worker process when
+        `workers` > 0); see `Streamed`. No random transform: `seed` and `epoch` are unused.
+
+        Returns:
+          (label, mask, error ""): a source's errors are raised, not skipped.
+        """
         del seed, epoch
         if not real:
-            dtype = np.uint8 if self.keep_uint8 else np.float32
-            return {"image": np.zeros(self.image_shape, dtype), "label": 0, "mask": False,
-                    "error": ""}
+            out.fill(0)
+            return 0, False, ""
         images, labels = self.read(np.array([index]))
-        return {"image": images[0], "label": int(labels[0]), "mask": True, "error": ""}
+        out[...] = images[0]
+        return int(labels[0]), True, ""
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reads, decodes and resizes the examples at `indices`.

@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxcnn.data.arrays import held_out_rows
 from jaxcnn.data.batching import Batch, batch_plan, count_batches, resolve_process
-from jaxcnn.data.decode import UNREADABLE, crop_resize, decode, single_threaded
+from jaxcnn.data.decode import UNREADABLE, crop_resize, decode, flip_in_place, single_threaded
 from jaxcnn.data.folder import checked_folder, scan_folder
 from jaxcnn.paths import as_path, is_remote, read_bytes
 
@@ -50,9 +50,10 @@ def default_workers() -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Streamed:
-    """The batches of a dataset whose examples are read one by one by `load(index, real,
-    seed, epoch)`, in Grain worker processes (`workers`; 0: this process), with the
-    random training transform when `training` (see the module docstring)."""
+    """The batches of a dataset whose examples are read one by one by `load_into(index,
+    real, seed, epoch, out)` straight into their row of the batch (`pixel_dtype`), in Grain
+    worker processes (`workers`; 0: this process), with the random training transform when
+    `training` (see the module docstring)."""
 
     # Running pipelines by plan (see `batches`): a cache of worker processes, never data.
     _feeds: dict = dataclasses.field(default_factory=dict, compare=False, hash=False,
@@ -169,39 +170,42 @@ class FolderStream(Streamed):
 
         return part(~held, "train", self.training), part(held, "test", False)
 
-    def load(self, index: int, real: bool, seed: int, epoch: int) -> dict:
-        """Reads, decodes and transforms one example (runs in a worker process).
+    pixel_dtype = np.uint8  # the batches' image type
+
+    def load_into(self, index: int, real: bool, seed: int, epoch: int,
+                  out: np.ndarray) -> tuple[int, bool, str]:
+        """Reads, decodes and transforms one example into `out` (runs in a worker process).
 
         Args:
           index: the example.
           real: False for a padding row (nothing is read).
           seed, epoch: what the random transform depends on, with `index`.
+          out: its row of the batch, uint8 (H, W, C); zeros for a padding or unreadable row.
 
         Returns:
-          {"image": uint8 (H, W, C), "label", "mask", "error": "" or the file and reason}.
+          (label, mask, error: "" or the file and the reason it could not be read).
         """
-        blank = {"image": np.zeros(self.image_shape, np.uint8), "label": 0, "mask": False,
-                 "error": ""}
         if not real:
-            return blank
+            out.fill(0)
+            return 0, False, ""
         path = self.files[index]
         try:
             pixels = decode(read_bytes(path), self.image_shape[2])
         except UNREADABLE as err:
+            out.fill(0)
             reason = str(err).splitlines()[0] if str(err) else "unreadable"
-            return {**blank, "error": f"{path} ({type(err).__name__}: {reason})"}
+            return 0, False, f"{path} ({type(err).__name__}: {reason})"
         if self.training:
             rng = np.random.default_rng([seed, epoch, index])
-            pixels = random_resized_crop(pixels, self.image_shape[:2], rng)
+            random_resized_crop(pixels, self.image_shape[:2], rng, out=out)
             if rng.random() < 0.5:
-                pixels = pixels[:, ::-1]
-        else:
+                flip_in_place(out)
+        elif self.crop_fraction is None:
             height, width = pixels.shape[:2]
-            pixels = (crop_resize(pixels, (0, 0, width, height), self.image_shape[:2])
-                      if self.crop_fraction is None
-                      else center_crop(pixels, self.image_shape[:2], self.crop_fraction))
-        return {"image": np.ascontiguousarray(pixels), "label": self.labels[index], "mask": True,
-                "error": ""}
+            crop_resize(pixels, (0, 0, width, height), self.image_shape[:2], out=out)
+        else:
+            center_crop(pixels, self.image_shape[:2], self.crop_fraction, out=out)
+        return self.labels[index], True, ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,12 +235,20 @@ class _Plan:
         return self.batch_size // self.process_count
 
     def __call__(self, element: int, first_epoch: int) -> dict:
-        """Loads the `element`-th row counted from the start of `first_epoch`."""
-        per_epoch = self.batches_per_epoch * self.rows
-        epoch = first_epoch + element // per_epoch if self.random else first_epoch
-        batch, row = divmod(element % per_epoch, self.rows)
-        index, real = self.example(epoch, batch, row)
-        return self.dataset.load(index, real, self.seed, epoch)
+        """Loads the `element`-th batch counted from the start of `first_epoch`, each row
+        written in place into one array (no per-image array to allocate and stack)."""
+        epoch = first_epoch + element // self.batches_per_epoch if self.random else first_epoch
+        batch = element % self.batches_per_epoch
+        images = np.empty((self.rows, *self.dataset.image_shape), self.dataset.pixel_dtype)
+        labels, mask = np.zeros(self.rows, np.int32), np.zeros(self.rows, bool)
+        errors = []
+        for row in range(self.rows):
+            index, real = self.example(epoch, batch, row)
+            labels[row], mask[row], error = self.dataset.load_into(index, real, self.seed,
+                                                                   epoch, images[row])
+            if error:
+                errors.append(error)
+        return {"image": images, "label": labels, "mask": mask, "error": errors}
 
     def example(self, epoch: int, batch: int, row: int) -> tuple[int, bool]:
         """(example index, real row) of a row of this process's part of a batch."""
@@ -259,10 +271,8 @@ class _Feed:
         self.plan = plan
         self.position = (epoch, start_batch)
         # Whole batches are assembled in the workers: one transfer per batch, not per image.
-        first = start_batch * plan.rows
-        dataset = (grain.MapDataset.range(first, first + _ENDLESS)
-                   .map(functools.partial(_load_element, plan=plan, first_epoch=epoch))
-                   .batch(plan.rows, batch_fn=_stack)
+        dataset = (grain.MapDataset.range(start_batch, start_batch + _ENDLESS)
+                   .map(functools.partial(_load_batch, plan=plan, first_epoch=epoch))
                    .to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
                                                       prefetch_buffer_size=2)))
         if workers > 0:
@@ -296,7 +306,7 @@ class _Feed:
         if index == self.plan.batches_per_epoch:
             epoch, index = (epoch + 1 if self.plan.random else epoch), 0
         self.position = (epoch, index)
-        errors = [str(e) for e in batch.pop("error") if e]
+        errors = [str(e) for e in batch.pop("error")]
         return batch, errors
 
     def close(self) -> None:
@@ -305,29 +315,21 @@ class _Feed:
             close()
 
 
-def _stack(rows: list[dict]) -> dict:
-    """One batch from its rows (in a worker)."""
-    return {"image": np.stack([row["image"] for row in rows]),
-            "label": np.array([row["label"] for row in rows], np.int32),
-            "mask": np.array([row["mask"] for row in rows], bool),
-            "error": [row["error"] for row in rows]}
-
-
 def _close_feeds(feeds: dict) -> None:
     for feed in feeds.values():
         feed.close()
     feeds.clear()
 
 
-_ENDLESS = 1 << 40  # elements of a feed: more than any run reads
+_ENDLESS = 1 << 40  # batches of a feed: more than any run reads
 
 
-def _load_element(element: int, plan: _Plan, first_epoch: int) -> dict:
+def _load_batch(element: int, plan: _Plan, first_epoch: int) -> dict:
     return plan(element, first_epoch)
 
 
-def random_resized_crop(pixels: np.ndarray, size: tuple[int, int],
-                        rng: np.random.Generator) -> np.ndarray:
+def random_resized_crop(pixels: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
+                        out: np.ndarray | None = None) -> np.ndarray:
     """Inception's crop: a random area fraction in SCALE and aspect ratio in RATIO (log-
     uniform), resized to `size` (H, W); the center crop after ATTEMPTS failed draws.
 
@@ -335,6 +337,7 @@ def random_resized_crop(pixels: np.ndarray, size: tuple[int, int],
       pixels: the decoded image (H, W, C).
       size: (height, width) of the result.
       rng: the example's generator.
+      out: where to write the result (see `decode.crop_resize`).
 
     Returns:
       The crop, resized (`decode.crop_resize`).
@@ -349,12 +352,12 @@ def random_resized_crop(pixels: np.ndarray, size: tuple[int, int],
         if 0 < w <= width and 0 < h <= height:
             left = int(rng.integers(0, width - w + 1))
             top = int(rng.integers(0, height - h + 1))
-            return crop_resize(pixels, (left, top, left + w, top + h), size)
-    return center_crop(pixels, size, fraction=1.0)
+            return crop_resize(pixels, (left, top, left + w, top + h), size, out)
+    return center_crop(pixels, size, fraction=1.0, out=out)
 
 
-def center_crop(pixels: np.ndarray, size: tuple[int, int],
-                fraction: float = CROP_FRACTION) -> np.ndarray:
+def center_crop(pixels: np.ndarray, size: tuple[int, int], fraction: float = CROP_FRACTION,
+                out: np.ndarray | None = None) -> np.ndarray:
     """The evaluation transform: the central region that, with the shorter side scaled to
     `size / fraction`, is `size` (H, W), resized to `size` in one step.
 
@@ -362,6 +365,7 @@ def center_crop(pixels: np.ndarray, size: tuple[int, int],
       pixels: the decoded image (H, W, C).
       size: (height, width) of the result.
       fraction: the crop's share of the (scaled) shorter side.
+      out: where to write the result (see `decode.crop_resize`).
 
     Returns:
       The crop, resized (`decode.crop_resize`).
@@ -371,7 +375,7 @@ def center_crop(pixels: np.ndarray, size: tuple[int, int],
     crop_w = max(1, int(round(size[1] * scale)))
     crop_h = max(1, int(round(size[0] * scale)))
     left, top = (width - crop_w) // 2, (height - crop_h) // 2
-    return crop_resize(pixels, (left, top, left + crop_w, top + crop_h), size)
+    return crop_resize(pixels, (left, top, left + crop_w, top + crop_h), size, out)
 
 
 def stream_folder(directory: str | pathlib.Path, image_size: int | tuple[int, int], *,
