@@ -10,8 +10,11 @@ uint8 batches of 64 (Inception's random-resized crop and a horizontal flip):
   * torch: a `DataLoader` (N workers) over a Dataset decoding with Pillow and applying the
     same crop and flip functions as jaxcnn (`jaxcnn.data.stream.random_resized_crop`).
 Each pipeline first reads a few batches (worker start-up, imports), then one timed pass.
-Also reported: jaxcnn's evaluation transform, 1 vs 2 workers, and the share of time cnn4
-training at 150x150 from the folder waits for its input (`history["input_wait"]`).
+Also reported: jaxcnn's evaluation transform, 1 vs 2 workers, the same JPEGs stored in a
+TFDS ArrayRecord dataset (built here without TensorFlow) read by `data.load(...,
+in_memory=False, workers=N)` (decoded by TFDS, every image resized whole to 224x224), and
+the share of time cnn4 training at 150x150 from the folder waits for its input
+(`history["input_wait"]`).
 Peers that are not installed are skipped (tensorflow-cpu, torch).
 
 Usage: python experiments/bench_input.py [--images 3000] [--workers 2] [--dir /tmp/bench_input]
@@ -65,6 +68,39 @@ def jaxcnn_rate(root, workers: int, training: bool = True) -> float:
     rate = images_per_second(stream.batches(BATCH, shuffle=training, seed=0, epoch=1,
                                             drop_remainder=True))
     stream.close()
+    return rate
+
+
+def arrayrecord_rate(root, workers: int) -> float:
+    """The folder's JPEGs as a TFDS ArrayRecord dataset, read by `data.load` in workers."""
+    import tensorflow_datasets as tfds
+    from jaxcnn import data
+
+    class BenchJpegs(tfds.core.GeneratorBasedBuilder):
+        """The benchmark folder's JPEG files, stored as they are, with their labels."""
+
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                "label": tfds.features.ClassLabel(num_classes=10)}),
+                supervised_keys=("image", "label"))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i, path in enumerate(sorted(pathlib.Path(root).rglob("*.jpg"))):
+                yield i, {"image": path, "label": int(path.parent.name[5:])}
+
+    data_dir = pathlib.Path(root).parent / "tfds"
+    BenchJpegs(data_dir=data_dir, file_format="array_record").download_and_prepare()
+    dataset = data.load("bench_jpegs", "train", image_size=SIZE, data_dir=data_dir,
+                        in_memory=False, workers=workers)
+    rate = images_per_second(dataset.batches(BATCH, shuffle=True, seed=0, epoch=1,
+                                             drop_remainder=True))
+    dataset.close()
     return rate
 
 
@@ -149,6 +185,8 @@ def main() -> None:
             ("jaxcnn stream_folder, train, 1 worker", jaxcnn_rate(root, 1)),
             (f"jaxcnn stream_folder, eval, {args.workers} workers",
              jaxcnn_rate(root, args.workers, training=False)),
+            (f"jaxcnn ArrayRecord (TFDS), resize, {args.workers} workers",
+             arrayrecord_rate(root, args.workers)),
             ("tf.data (decode_jpeg, AUTOTUNE)", tf_rate(root)),
             (f"torch DataLoader, {args.workers} workers", torch_rate(root, args.workers))]
     for name, rate in rows:

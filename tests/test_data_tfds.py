@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 import jaxcnn
 from jaxcnn import data, models
@@ -32,9 +33,9 @@ def test_resizing_and_channel_conversion_for_lenet(tmp_path):
         rgb = data.load("cifar10", "test", data_dir=tmp_path)
         big = data.load("mnist", "test", image_size=(40, 36), channels=3, data_dir=tmp_path)
     assert gray.image_shape == (32, 32, 1) and big.image_shape == (40, 36, 3)
-    assert gray.images.dtype == np.float32 and rgb.images.dtype == np.uint8
-    luma = data.unit_float(rgb.images) @ np.array([0.299, 0.587, 0.114], np.float32)
-    np.testing.assert_allclose(gray.images[..., 0], luma, atol=1e-6)
+    assert gray.images.dtype == rgb.images.dtype == big.images.dtype == np.uint8
+    luma = rgb.images @ np.array([0.299, 0.587, 0.114])  # ITU-R 601, rounded to 8 bits
+    assert np.abs(gray.images[..., 0] - luma).max() <= 0.51  # OpenCV: fixed-point weights
     np.testing.assert_array_equal(big.images[..., 0], big.images[..., 2])
 
 
@@ -139,3 +140,49 @@ def test_train_offline_refuses_a_missing_catalog_dataset(tmp_path, capsys):
     assert cli.main(["train", "--dataset", "mnist", "--offline",
                      "--workdir", str(tmp_path / "run")]) == 2
     assert "'mnist' is not prepared" in capsys.readouterr().err
+
+
+class JpegFiles(tfds.core.GeneratorBasedBuilder):
+    """A real TFDS dataset (ArrayRecord files, built without TensorFlow) of JPEG and PNG
+    files of varied sizes, stored encoded as catalog datasets such as imagenette are."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    FOLDER = None  # set by the test: class sub-folders of image files
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=["a", "b"])}),
+            supervised_keys=("image", "label"))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i, path in enumerate(sorted(self.FOLDER.rglob("*.*"))):
+            yield i, {"image": path, "label": path.parent.name}
+
+
+def test_encoded_images_decode_and_resize_as_a_streamed_folder_does(tmp_path):
+    rng = np.random.default_rng(0)
+    for c, name in enumerate("ab"):
+        (tmp_path / "files" / name).mkdir(parents=True)
+        for i, fmt in enumerate(("JPEG", "PNG", "JPEG")):
+            pixels = rng.integers(0, 256, (int(rng.integers(20, 60)), 45, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "files" / name / f"{i}.{fmt.lower()}", fmt)
+    JpegFiles.FOLDER = tmp_path / "files"
+    JpegFiles(data_dir=tmp_path / "tfds", file_format="array_record").download_and_prepare()
+    folder = data.stream_folder(tmp_path / "files", (16, 24), training=False, workers=0,
+                                crop_fraction=None)
+
+    def examples(dataset):  # (label, image bytes), sorted: TFDS stores examples shuffled
+        batch = next(dataset.batches(6))
+        assert batch["image"].dtype == np.uint8 and batch["mask"].all()
+        return sorted(zip(batch["label"].tolist(), (im.tobytes() for im in batch["image"])))
+
+    for in_memory in (True, False):
+        ds = data.load("jpeg_files", "train", image_size=(16, 24), data_dir=tmp_path / "tfds",
+                       in_memory=in_memory)
+        assert ds.image_shape == (16, 24, 3) and len(ds) == 6
+        assert examples(ds) == examples(folder)
+

@@ -24,12 +24,14 @@ import pathlib
 import socket
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxcnn.data import builders
 from jaxcnn.data.arrays import UINT8_SCALE, ArrayDataset, convert_channels
+from jaxcnn.data.decode import crop_resize, decode
 from jaxcnn.data.folder import IN_MEMORY_MAX_BYTES
 from jaxcnn.data.stream import FOLDER_PREFIX, FolderStream, Streamed, load_folder
 
@@ -53,8 +55,9 @@ class SourceDataset(Streamed):
       image_key: key of the image in an example.
       label_key: key of the label in an example.
       workers: processes that read and decode examples (0: this process).
-      keep_uint8: the source's images are uint8 of exactly `image_shape` and stay 8-bit
-        (scaled inside the compiled step); otherwise they are fitted as float32 in [0, 1].
+      keep_uint8: the source's images are 8-bit (arrays, or encoded files left undecoded
+        by TFDS) and stay 8-bit (`fit_uint8`; scaled inside the compiled step); otherwise
+        they are fitted as float32 in [0, 1] (`fit_image`).
     """
 
     source: Sequence[dict[str, Any]]
@@ -107,7 +110,7 @@ class SourceDataset(Streamed):
         """
         examples = [self.source[int(i)] for i in indices]
         if self.keep_uint8:
-            images = np.stack([np.asarray(ex[self.image_key], np.uint8).reshape(self.image_shape)
+            images = np.stack([fit_uint8(ex[self.image_key], self.image_shape)
                                for ex in examples])
         else:
             images = np.stack([fit_image(np.asarray(ex[self.image_key]), self.image_shape)
@@ -128,6 +131,34 @@ class SourceDataset(Streamed):
         return ArrayDataset(np.concatenate([p[0] for p in parts]),
                             np.concatenate([p[1] for p in parts]), self.num_classes, self.name,
                             self.class_names)
+
+
+def fit_uint8(image, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """Turns one 8-bit image into uint8 of exactly `image_shape`, with the streaming
+    pipeline's decoder and resize (`data.decode`: simplejpeg/OpenCV, 0.5 ms a JPEG where
+    TFDS's own Pillow decode and a float resize take several times that).
+
+    Args:
+      image: an encoded image file (bytes: a TFDS `Image` feature read undecoded), or an
+        (H, W) or (H, W, C) uint8 array.
+      image_shape: the wanted (H, W, C); 1 <-> 3 channels are converted (ITU-R 601 luma).
+
+    Returns:
+      A uint8 (H, W, C) array.
+    """
+    height, width, channels = image_shape
+    if isinstance(image, bytes):
+        pixels = decode(image, channels)
+    else:
+        pixels = np.asarray(image, np.uint8)
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.shape[2] != channels:
+            code = cv2.COLOR_GRAY2RGB if channels == 3 else cv2.COLOR_RGB2GRAY
+            pixels = cv2.cvtColor(np.ascontiguousarray(pixels), code).reshape(
+                *pixels.shape[:2], channels)
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    return crop_resize(pixels, (0, 0, pixels.shape[1], pixels.shape[0]), (height, width))
 
 
 def fit_image(image: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
@@ -300,13 +331,12 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
     label_feature = builder.info.features[label_key]
     image_feature = builder.info.features[image_key]
     image_shape = _target_shape(name, image_feature.shape, image_size, channels)
-    # 8-bit images that need no resizing or channel change stay 8-bit (4x less memory).
-    feature_shape = tuple(image_feature.shape)
-    keep_uint8 = (np.dtype(image_feature.np_dtype) == np.uint8 and None not in feature_shape
-                  and feature_shape[:2] == image_shape[:2]
-                  and (feature_shape[2:] or (1,))[0] == image_shape[2])
+    keep_uint8 = np.dtype(image_feature.np_dtype) == np.uint8  # 8-bit: 4x less memory
+    # Encoded image files are decoded by `fit_uint8`, not by TFDS (Pillow, then a float resize).
+    skip = ({image_key: tfds.decode.SkipDecoding()}
+            if isinstance(image_feature, tfds.features.Image) else None)
     try:
-        source = builder.as_data_source(split=split)
+        source = _undecoded_if_possible(builder, split, skip)
     except NotImplementedError as err:
         raise DatasetNotPreparedError(not_prepared_message(builder, str(err))) from err
     except (ValueError, KeyError) as err:
@@ -320,6 +350,19 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
         pixel_bytes = 1 if keep_uint8 else 4
         in_memory = len(dataset) * int(np.prod(image_shape)) * pixel_bytes <= IN_MEMORY_MAX_BYTES
     return dataset.to_arrays() if in_memory else dataset
+
+
+def _undecoded_if_possible(builder: tfds.core.DatasetBuilder, split: str, skip: dict | None):
+    """The split's data source, its image files left undecoded (`skip`) where TFDS can
+    read them so without TensorFlow; otherwise (TFDS's mock data, which encodes through
+    TensorFlow) decoded by TFDS."""
+    source = builder.as_data_source(split=split, decoders=skip)
+    if skip is not None and len(source):
+        try:
+            source[0]
+        except ImportError:
+            source = builder.as_data_source(split=split)
+    return source
 
 
 def _target_shape(name, feature_shape, image_size, channels) -> tuple[int, int, int]:
