@@ -72,6 +72,16 @@ print("RESULT " + json.dumps({"devices": jax.device_count(), "variables": variab
                               "history": history}))
 '''
 
+STREAMED = COMMON + '''
+port, count, index, workdir, folder = sys.argv[1:6]
+if int(count) > 1:
+    train.initialize_distributed(f"127.0.0.1:{port}", int(count), int(index))
+dataset = data.stream_folder(folder, 8, channels=1, workers=1)  # decoded in a Grain worker
+variables, history = run("sharded", workdir=workdir, log_epochs=True)
+print("RESULT " + json.dumps({"devices": jax.device_count(), "variables": variables,
+                              "history": history}))
+'''
+
 
 def _env(devices):
     return {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
@@ -118,11 +128,12 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _distributed(count, devices, workdir):
+def _distributed(count, devices, workdir, script=DISTRIBUTED, *args):
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "-c", DISTRIBUTED, str(port), str(count), str(i),
-                               str(workdir)], env=_env(devices), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(count)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(port), str(count), str(i),
+                               str(workdir), *map(str, args)], env=_env(devices),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(count)]
     outputs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=300)
@@ -148,3 +159,29 @@ def test_two_processes_match_one_process_with_the_same_devices(tmp_path):
                    if p.name.isdigit())
     assert steps == [4, 6, 8]  # every 3 steps and each epoch end (4), newest 3 kept
     assert json.loads((tmp_path / "double" / "history.json").read_text()) == results[1]["history"]
+
+
+@pytest.mark.slow
+def test_two_processes_streaming_a_folder_with_workers_match_one_process(tmp_path):
+    """A multi-host rehearsal of streamed input: each process decodes only its rows of every
+    global batch in its own Grain worker, and the run ends as one process reading them all."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for i, label in enumerate(rng.integers(0, 4, 64)):
+        pixels = rng.integers(0, 100, (12, 10), dtype=np.uint8)
+        pixels[label * 3:label * 3 + 3] = 255  # a band per class
+        (tmp_path / "folder" / f"c{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(tmp_path / "folder" / f"c{label}" / f"{i}.png")
+    single = _distributed(1, 4, tmp_path / "single", STREAMED, tmp_path / "folder")
+    double = _distributed(2, 2, tmp_path / "double", STREAMED, tmp_path / "folder")
+    results = [json.loads(out.split("RESULT ")[-1]) for out in single + double]
+    assert [r["devices"] for r in results] == [4, 4, 4]
+    assert results[0]["history"][-1]["input_wait"] >= 0
+    for other in results[1:]:
+        difference = _max_relative_difference(other["variables"], results[0]["variables"])
+        print(f"streamed, 2 processes x 2 devices vs 1 x 4: max relative difference "
+              f"{difference:.2e}")
+        assert difference < 1e-5
+        assert [h["train_loss"] for h in other["history"]] == pytest.approx(
+            [h["train_loss"] for h in results[0]["history"]], rel=1e-5)
+
