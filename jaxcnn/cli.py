@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import pathlib
 import sys
 import warnings
 

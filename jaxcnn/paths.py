@@ -6,7 +6,8 @@ place that takes a path (run directories, checkpoints, image folders) takes a re
 too; a remote path whose fsspec package is missing is refused naming the package.
 `list_files(root)` lists a remote folder with one recursive listing (object stores have no
 folders; walking them one level at a time costs a request per folder), `read_bytes(path)`
-reads one file, with plain `open` for local files (the streaming workers' hot path).
+reads one file, with plain `open` for local files (the streaming workers' hot path);
+`write_atomically(path, content)` writes one whole or not at all.
 """
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ def list_files(root: epath.Path) -> dict[str, dict]:
     found = fs.find(base, detail=True)
     return {name[len(base) + 1:]: info for name, info in found.items()
             if info.get("type", "file") == "file" and name.startswith(base + "/")}
+
+
+def write_atomically(path: epath.Path, content: bytes) -> None:
+    """Writes `content` to a temporary file next to `path`, then renames it into place, so
+    a crash never leaves half a file.
+
+    On an object store one upload is already all or nothing (an object appears when it is
+    complete), and a rename is a copy, so the object is written directly.
+    """
+    if is_remote(path):
+        path.write_bytes(content)
+        return
+    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    temporary.write_bytes(content)
+    temporary.replace(path)
 
 
 def read_bytes(path: str) -> bytes:

@@ -49,21 +49,7 @@ from matplotlib.figure import Figure
 from jaxcnn import data as datasets
 from jaxcnn import models
 from jaxcnn.download import cache_root
-from jaxcnn.paths import as_path, is_remote
-
-
-def _write_atomically(path: epath.Path, content: bytes) -> None:
-    """Writes `content` to a temporary file next to `path`, then renames it into place.
-
-    On an object store one upload is already all or nothing (an object appears when it is
-    complete), and a rename is a copy, so the object is written directly.
-    """
-    if is_remote(path):
-        path.write_bytes(content)
-        return
-    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    temporary.write_bytes(content)
-    temporary.replace(path)
+from jaxcnn.paths import as_path, is_remote, write_atomically
 
 
 class RunInUse(RuntimeError):
@@ -100,7 +86,7 @@ class RunDir:
 
     def _write(self, name: str, content: bytes) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path / name, content)
+        write_atomically(self.path / name, content)
 
     def write_history(self, history: list[dict]) -> None:
         """Writes `history.json` and `history.csv` (one row per epoch)."""
@@ -213,7 +199,7 @@ class RunDir:
                               stacklevel=3)
             owner = {"pid": os.getpid(), "host": socket.gethostname(),
                      "since": datetime.datetime.now().isoformat(timespec="seconds")}
-            _write_atomically(owner_file, json.dumps(owner).encode())
+            write_atomically(owner_file, json.dumps(owner).encode())
             yield self
         finally:
             owner_file.unlink(missing_ok=True)

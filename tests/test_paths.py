@@ -65,6 +65,12 @@ def test_a_remote_folder_decodes_into_memory_with_a_cache_that_follows_changes(f
     local, remote = folders
     cache = tmp_path / "cache"
     theirs = data.from_folder(remote, image_size=12, cache_dir=cache)
+    # the cache itself may be remote too (one every host of a pod reads)
+    shared = data.from_folder(local, image_size=12, cache_dir=f"{remote}-cache")
+    assert [p.suffix for p in epath.Path(f"{remote}-cache").iterdir()] == [".npz"]
+    np.testing.assert_array_equal(data.from_folder(local, image_size=12,
+                                                   cache_dir=f"{remote}-cache").images,
+                                  shared.images)
     mine = data.from_folder(local, image_size=12, cache=False)
     np.testing.assert_array_equal(theirs.images, mine.images)
     assert theirs.labels.tolist() == mine.labels.tolist() and theirs.name == "pets"

@@ -27,9 +27,9 @@ import numpy as np
 from etils import epath
 from PIL import Image, UnidentifiedImageError
 
-from jaxcnn.data.arrays import ArrayDataset, from_arrays
+from jaxcnn.data.arrays import from_arrays
 from jaxcnn.download import cache_root
-from jaxcnn.paths import as_path, is_remote, list_files, read_bytes
+from jaxcnn.paths import as_path, is_remote, list_files, read_bytes, write_atomically
 
 CACHE_FORMAT = 1  # bump when the decoding below changes, so old caches are not reused
 IN_MEMORY_MAX_BYTES = 2 << 30  # datasets whose images take more in memory are read per batch
@@ -53,7 +53,8 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
         all images to have the same size.
       channels: 3 for RGB, 1 for grayscale.
       cache: read and write the decoded arrays in an .npz cache.
-      cache_dir: where the cache lives; default `default_cache_dir()`.
+      cache_dir: where the cache lives, on any filesystem (e.g. a bucket every host of a
+        pod reads); default `default_cache_dir()`.
       follow_symlinks: also read files whose symbolic links lead out of `directory`.
       max_bytes: the memory the decoded (8-bit) images may take; a larger folder (with
         `image_size` given) is streamed instead: a `FolderStream` with the same images
@@ -84,13 +85,15 @@ def from_folder(directory: str | pathlib.Path, *, image_size: int | tuple[int, i
                              follow_symlinks=follow_symlinks, crop_fraction=None)
     cache_file = _cache_path(root, files, size, channels, cache_dir)
     if cache and cache_file.exists():
-        with np.load(cache_file) as npz:
+        with np.load(io.BytesIO(cache_file.read_bytes())) as npz:
             images, labels, skipped = npz["images"], npz["labels"], list(npz["skipped"])
     else:
         images, labels, skipped = _decode_all(root, files, size, channels)
         if cache:
+            buffer = io.BytesIO()
+            np.savez(buffer, images=images, labels=labels, skipped=np.array(skipped, str))
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cache_file, images=images, labels=labels, skipped=np.array(skipped, str))
+            write_atomically(cache_file, buffer.getvalue())
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {root}: "
                       f"{'; '.join(skipped)}", stacklevel=2)
@@ -193,13 +196,13 @@ def _decode_all(root, files, size, channels) -> tuple[np.ndarray, np.ndarray, li
     return np.stack(images), np.array(labels, np.int32), skipped
 
 
-def _cache_path(root, files, size, channels, cache_dir) -> pathlib.Path:
+def _cache_path(root, files, size, channels, cache_dir) -> epath.Path:
     """The cache file for this folder content and these decoding arguments."""
     where = str(root) if is_remote(root) else str(root.resolve())
     digest = hashlib.sha256(repr((CACHE_FORMAT, where, size, channels)).encode())
     for rel, label, version in _file_versions(root, files):
         digest.update(f"{rel}|{label}|{version}\n".encode())
-    folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = as_path(cache_dir) if cache_dir is not None else default_cache_dir()
     return folder / f"{root.name}-{digest.hexdigest()[:20]}.npz"
 
 
