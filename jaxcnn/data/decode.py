@@ -1,8 +1,10 @@
 """Decoding and resizing one image file for the streaming pipeline (`data.stream`).
 
-Why these libraries (measured on a 2-core Intel Xeon, 400x300 JPEGs, one thread):
-JPEG files are decoded by simplejpeg (libjpeg-turbo, 0.62 ms; OpenCV 0.66 ms, Pillow
-0.63 ms; the same pixels as OpenCV) whose header read takes 2 us (Pillow's 23 us), so the
+Why these libraries (measured on a 2-core Intel Xeon, 400x300 JPEGs, one thread, best of
+5 passes): JPEG files are decoded by simplejpeg (libjpeg-turbo, 0.50 ms; OpenCV 0.52 ms,
+TensorFlow's decode_jpeg 0.55 ms; the same pixels as OpenCV; its fastdct/fastupsample
+options save 5-10% more for slightly different pixels and are not used) whose header read
+takes 2 us (Pillow's 23 us), so the
 pixel count is checked against Pillow's decompression-bomb limit before anything is
 allocated. Other formats (PNG, BMP, TIFF, WebP) and JPEGs simplejpeg refuses (CMYK,
 damaged) go to OpenCV, after Pillow has read the header (the same bomb check; Pillow names
