@@ -7,6 +7,8 @@ jitted; arguments are checked before compilation.
 
 - `saliency`: max over channels of |d logit / d pixel| (Simonyan et al. 2013).
 - `smoothgrad`: the same, averaged over noisy copies of the image (Smilkov et al. 2017).
+- `input_x_gradient`: pixel times gradient, signed, per channel (Shrikumar et al. 2016);
+  the signed methods return (N, H, W, C) attributions, not [0, 1] maps.
 - `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
   their gradients (Selvaraju et al. 2017), placed on the image by the layer's receptive
   fields: unit i is drawn at the centre of the input pixels it sees, so maps of layers
@@ -34,14 +36,15 @@ def _normalize(maps: jax.Array) -> jax.Array:
     return maps / jnp.maximum(peak, 1e-12)[:, None, None]
 
 
-def _classes(model, variables, images, class_index) -> jax.Array:
+def target_classes(model, variables, images, class_index) -> jax.Array:
     """(N,) class per image: the given one(s), or the model's prediction."""
     if class_index is None:
         return jnp.argmax(model.apply(variables, images), axis=-1)
     return jnp.broadcast_to(jnp.asarray(class_index, jnp.int32), images.shape[:1])
 
 
-def _check(model, images, class_index) -> None:
+def check_images(model, images, class_index) -> None:
+    """Refuses, before compiling, images of the wrong shape and classes out of range."""
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
         raise ValueError(f"images must have shape (N, {', '.join(map(str, model.input_shape))}), "
                          f"got {tuple(images.shape)}.")
@@ -66,7 +69,7 @@ def _pixel_gradients(model, variables, images, classes) -> jax.Array:
 
 @compiler.jit(static_argnums=0)
 def _saliency(model, variables, images, class_index):
-    classes = _classes(model, variables, images, class_index)
+    classes = target_classes(model, variables, images, class_index)
     grads = _pixel_gradients(model, variables, images, classes)
     return _normalize(jnp.abs(grads).max(axis=-1))
 
@@ -83,13 +86,33 @@ def saliency(model: nn.Module, variables, images: jax.Array, class_index=None) -
     Returns:
       (N, H, W) maps in [0, 1].
     """
-    _check(model, images, class_index)
+    check_images(model, images, class_index)
     return _saliency(model, variables, unit_float(jnp.asarray(images)), class_index)
+
+
+@compiler.jit(static_argnums=0)
+def _input_x_gradient(model, variables, images, class_index):
+    classes = target_classes(model, variables, images, class_index)
+    return images * _pixel_gradients(model, variables, images, classes)
+
+
+def input_x_gradient(model: nn.Module, variables, images: jax.Array, class_index=None) -> jax.Array:
+    """Input x gradient (Shrikumar et al. 2016, "Not Just a Black Box"): each pixel value
+    times the logit's gradient with respect to it, signed, per channel.
+
+    Args:
+      model, variables, images, class_index: as in `saliency`.
+
+    Returns:
+      (N, H, W, C) attributions (`integrated.heatmap` makes overlayable maps of them).
+    """
+    check_images(model, images, class_index)
+    return _input_x_gradient(model, variables, unit_float(jnp.asarray(images)), class_index)
 
 
 @compiler.jit(static_argnums=(0, 5))
 def _smoothgrad(model, variables, images, class_index, key, samples, noise):
-    classes = _classes(model, variables, images, class_index)
+    classes = target_classes(model, variables, images, class_index)
     sigma = noise * (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3)))
 
     def one(k):
@@ -112,7 +135,7 @@ def smoothgrad(model: nn.Module, variables, images: jax.Array, class_index=None,
     Returns:
       (N, H, W) maps in [0, 1].
     """
-    _check(model, images, class_index)
+    check_images(model, images, class_index)
     if samples < 1 or noise < 0:
         raise ValueError(f"need samples >= 1 and noise >= 0, got samples={samples}, noise={noise}.")
     return _smoothgrad(model, variables, unit_float(jnp.asarray(images)), class_index, key, samples, noise)
@@ -137,7 +160,7 @@ def _place(cam: jax.Array, first: float, jump: float, image_hw: tuple[int, int])
 
 @compiler.jit(static_argnums=(0, 4, 5, 6))
 def _gradcam(model, variables, images, class_index, layer, first, jump):
-    classes = _classes(model, variables, images, class_index)
+    classes = target_classes(model, variables, images, class_index)
     _, acts = model.apply(variables, images, capture_activations=True)
     zero = jnp.zeros_like(acts[layer])
 
@@ -166,7 +189,7 @@ def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_in
       ValueError: an unknown layer (listing the conv-like ones) or a layer without
         spatial extent.
     """
-    _check(model, images, class_index)
+    check_images(model, images, class_index)
     shapes = activation_shapes(model)
     spatial = [name for name, shape in shapes.items() if len(shape) == 4 and name != "input"]
     if layer not in spatial:
