@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+import jaxcnn
 from jaxcnn.models import LeNet5
 from jaxcnn.viz import feature_maps, gradcam, saliency, smoothgrad
 from viz_lines import lines, trained_lenet
@@ -50,27 +51,57 @@ def test_smoothgrad_without_noise_is_saliency_and_with_noise_follows_the_key():
 def _lenet_head(params, conv2):
     """LeNet-5 from the conv2 activations to the logits, written out by hand."""
     n = conv2.shape[0]
-    x = conv2.reshape(n, 5, 2, 5, 2, 16).max(axis=(2, 4)).reshape(n, -1)
+    # reduce_window routes a max's gradient to one input, as max pooling does; a reshape
+    # and max would split it between ties (the zeros ReLU leaves), which Grad-CAM++ and
+    # its nonlinear weights would see.
+    x = jax.lax.reduce_window(conv2, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                              "VALID").reshape(n, -1)
     for name in ("fc1", "fc2"):
         x = jax.nn.relu(x @ params[name]["kernel"] + params[name]["bias"])
     return x @ params["logits"]["kernel"] + params["logits"]["bias"]
 
 
-def test_gradcam_matches_a_hand_written_reference():
+def _numpy_cam_weights(kind, acts, grads):
+    """The methods' weightings, from their papers, in NumPy (float64)."""
+    acts, grads = np.asarray(acts, np.float64), np.asarray(grads, np.float64)
+    if kind == "gradcam":
+        return grads.mean(axis=(1, 2), keepdims=True) * acts
+    if kind == "layercam":
+        return np.maximum(grads, 0) * acts
+    alpha = np.zeros_like(grads)  # Grad-CAM++ eq. 19: g^2 / (2 g^2 + sum(A) g^3)
+    nonzero = grads != 0
+    denominator = 2 * grads**2 + acts.sum(axis=(1, 2), keepdims=True) * grads**3
+    alpha[nonzero] = (grads**2)[nonzero] / denominator[nonzero]
+    return (alpha * np.maximum(grads, 0)).sum(axis=(1, 2), keepdims=True) * acts
+
+
+@pytest.mark.parametrize("kind", ["gradcam", "gradcam_plus_plus", "layercam"])
+def test_cams_match_a_hand_written_reference(kind):
     classes = jnp.array([2, 7])
     logits, acts = MODEL.apply(VARIABLES, IMAGES, capture_activations=True)
     head = lambda a: _lenet_head(VARIABLES["params"], a)
     np.testing.assert_allclose(head(acts["conv2"]), logits, rtol=1e-4, atol=1e-5)
     grads = jax.grad(lambda a: head(a)[jnp.arange(2), classes].sum())(acts["conv2"])
-    cam = jax.nn.relu((grads.mean(axis=(1, 2), keepdims=True) * acts["conv2"]).sum(axis=-1))
+    cam = np.maximum(_numpy_cam_weights(kind, acts["conv2"], grads).sum(axis=-1), 0)
     # conv2 unit r sees input pixels 2r .. 2r + 13 (5x5 conv, 2x2 pool, 5x5 conv, all
     # VALID): its value belongs at pixel 2r + 6.5, and bilinearly in between.
     coords = np.clip((np.arange(32) - 6.5) / 2, 0, 9)
     grid = np.meshgrid(coords, coords, indexing="ij")
-    cam = np.stack([scipy.ndimage.map_coordinates(np.asarray(c), grid, order=1) for c in cam])
+    cam = np.stack([scipy.ndimage.map_coordinates(c, grid, order=1) for c in cam])
     expected = cam / np.maximum(cam.reshape(2, -1).max(axis=1), 1e-12)[:, None, None]
-    np.testing.assert_allclose(gradcam(MODEL, VARIABLES, IMAGES, "conv2", classes), expected,
-                               atol=1e-5)
+    method = getattr(jaxcnn.viz, kind)
+    np.testing.assert_allclose(method(MODEL, VARIABLES, IMAGES, "conv2", classes), expected,
+                               atol=1e-4)
+
+
+def test_cam_methods_differ_and_refuse_layers_without_feature_maps():
+    maps = {kind: np.asarray(getattr(jaxcnn.viz, kind)(MODEL, VARIABLES, IMAGES, "conv1", 1))
+            for kind in ("gradcam", "gradcam_plus_plus", "layercam")}
+    assert not np.allclose(maps["gradcam"], maps["layercam"])
+    assert not np.allclose(maps["gradcam"], maps["gradcam_plus_plus"])
+    with pytest.raises(ValueError, match=r"layercam layer 'fc1' has no spatial extent; layers "
+                                         r"with feature maps: conv1, pool1, conv2, pool2"):
+        jaxcnn.viz.layercam(MODEL, VARIABLES, IMAGES, "fc1")
 
 
 # Thresholds from the spread over training seeds 0-15 on a 2-core Intel Xeon (another CPU

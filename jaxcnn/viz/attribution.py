@@ -10,7 +10,8 @@ jitted; arguments are checked before compilation.
 - `input_x_gradient`: pixel times gradient, signed, per channel (Shrikumar et al. 2016);
   the signed methods return (N, H, W, C) attributions, not [0, 1] maps.
 - `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
-  their gradients (Selvaraju et al. 2017), placed on the image by the layer's receptive
+  their gradients (Selvaraju et al. 2017); `gradcam_plus_plus` and `layercam` weight them
+  as their papers say (see each); all are placed on the image by the layer's receptive
   fields: unit i is drawn at the centre of the input pixels it sees, so maps of layers
   after VALID convolutions (which lose a border) are not shifted toward the edges, as a
   plain resize would do. Models without `spatial_layers()` get the plain resize.
@@ -158,8 +159,31 @@ def _place(cam: jax.Array, first: float, jump: float, image_hw: tuple[int, int])
     return jax.vmap(lambda m: sample_bilinear(m[..., None], grid_y, grid_x)[..., 0])(cam)
 
 
-@compiler.jit(static_argnums=(0, 4, 5, 6))
-def _gradcam(model, variables, images, class_index, layer, first, jump):
+def _gradcam_weights(acts: jax.Array, grads: jax.Array) -> jax.Array:
+    """Grad-CAM: each channel weighted by the spatial mean of its gradient."""
+    return grads.mean(axis=(1, 2), keepdims=True) * acts
+
+
+def _gradcam_plus_plus_weights(acts: jax.Array, grads: jax.Array) -> jax.Array:
+    """Grad-CAM++: channel weights sum_ij alpha_ij relu(g_ij), with the paper's closed form
+    alpha = g^2 / (2 g^2 + sum_ab A_ab g^3) (its eq. 19 for an exponential of the score)."""
+    g2 = grads * grads
+    denominator = 2 * g2 + acts.sum(axis=(1, 2), keepdims=True) * g2 * grads
+    alpha = jnp.where(grads != 0, g2 / jnp.where(denominator != 0, denominator, 1.0), 0.0)
+    return (alpha * jax.nn.relu(grads)).sum(axis=(1, 2), keepdims=True) * acts
+
+
+def _layercam_weights(acts: jax.Array, grads: jax.Array) -> jax.Array:
+    """LayerCAM: every position weighted by its own positive gradient."""
+    return jax.nn.relu(grads) * acts
+
+
+CAMS = {"gradcam": _gradcam_weights, "gradcam_plus_plus": _gradcam_plus_plus_weights,
+        "layercam": _layercam_weights}
+
+
+@compiler.jit(static_argnums=(0, 4, 5, 6, 7))
+def _cam(model, variables, images, class_index, layer, first, jump, kind):
     classes = target_classes(model, variables, images, class_index)
     _, acts = model.apply(variables, images, capture_activations=True)
     zero = jnp.zeros_like(acts[layer])
@@ -170,9 +194,21 @@ def _gradcam(model, variables, images, class_index, layer, first, jump):
         return jnp.take_along_axis(logits, classes[:, None], axis=1).sum()
 
     grads = jax.grad(score)(zero)
-    weights = grads.mean(axis=(1, 2), keepdims=True)
-    cam = jax.nn.relu((weights * acts[layer]).sum(axis=-1))
+    cam = jax.nn.relu(CAMS[kind](acts[layer], grads).sum(axis=-1))
     return _normalize(_place(cam, first, jump, images.shape[1:3]))
+
+
+def _class_activation_map(kind, model, variables, images, layer, class_index) -> jax.Array:
+    check_images(model, images, class_index)
+    shapes = activation_shapes(model)
+    spatial = [name for name, shape in shapes.items() if len(shape) == 4 and name != "input"]
+    if layer not in spatial:
+        problem = "has no spatial extent" if layer in shapes else "is not a layer of the model"
+        raise ValueError(f"{kind} layer {layer!r} {problem}; layers with feature maps: "
+                         f"{', '.join(spatial) or 'none (the model has no spatial layers)'}.")
+    first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
+    return _cam(model, variables, unit_float(jnp.asarray(images)), class_index, layer, first,
+                jump, kind)
 
 
 def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None) -> jax.Array:
@@ -189,12 +225,23 @@ def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_in
       ValueError: an unknown layer (listing the conv-like ones) or a layer without
         spatial extent.
     """
-    check_images(model, images, class_index)
-    shapes = activation_shapes(model)
-    spatial = [name for name, shape in shapes.items() if len(shape) == 4 and name != "input"]
-    if layer not in spatial:
-        problem = "has no spatial extent" if layer in shapes else "is not a layer of the model"
-        raise ValueError(f"Grad-CAM layer {layer!r} {problem}; layers with feature maps: "
-                         f"{', '.join(spatial)}.")
-    first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
-    return _gradcam(model, variables, unit_float(jnp.asarray(images)), class_index, layer, first, jump)
+    return _class_activation_map("gradcam", model, variables, images, layer, class_index)
+
+
+def gradcam_plus_plus(model: nn.Module, variables, images: jax.Array, layer: str,
+                      class_index=None) -> jax.Array:
+    """Grad-CAM++ (Chattopadhyay et al. 2018, "Grad-CAM++: Improved Visual Explanations for
+    Deep Convolutional Networks"): Grad-CAM whose channel weights count only positive
+    gradients, each position weighted by the paper's alpha, so several instances of a
+    class all light up. Arguments, result and errors as `gradcam`."""
+    return _class_activation_map("gradcam_plus_plus", model, variables, images, layer,
+                                 class_index)
+
+
+def layercam(model: nn.Module, variables, images: jax.Array, layer: str,
+             class_index=None) -> jax.Array:
+    """LayerCAM (Jiang et al. 2021, "LayerCAM: Exploring Hierarchical Class Activation Maps
+    for Localization"): every activation weighted by its own positive gradient instead of a
+    channel mean, which keeps fine detail on early layers. Arguments, result and errors as
+    `gradcam`."""
+    return _class_activation_map("layercam", model, variables, images, layer, class_index)
