@@ -94,11 +94,41 @@ def test_cams_match_a_hand_written_reference(kind):
                                atol=1e-4)
 
 
+def test_scorecam_matches_a_loop_over_the_channels():
+    classes = np.array([2, 7])
+    _, acts = MODEL.apply(VARIABLES, IMAGES, capture_activations=True)
+    conv2 = np.asarray(acts["conv2"], np.float64)
+    coords = np.clip((np.arange(32) - 6.5) / 2, 0, 9)  # conv2's receptive-field centres
+    grid = np.meshgrid(coords, coords, indexing="ij")
+    scores = np.zeros((16, 2))
+    for k in range(16):
+        for n in range(2):
+            mask = scipy.ndimage.map_coordinates(conv2[n, :, :, k], grid, order=1)
+            span = mask.max() - mask.min()
+            mask = (mask - mask.min()) / span if span > 0 else np.zeros_like(mask)
+            logits = np.asarray(MODEL.apply(VARIABLES, IMAGES[n:n + 1] * mask[None, :, :, None]),
+                                np.float64)[0]
+            scores[k, n] = np.exp(logits - logits.max())[classes[n]] / np.exp(
+                logits - logits.max()).sum()
+    weights = np.exp(scores) / np.exp(scores).sum(axis=0)
+    cam = np.maximum(np.einsum("kn,nhwk->nhw", weights, conv2), 0)
+    cam = np.stack([scipy.ndimage.map_coordinates(c, grid, order=1) for c in cam])
+    expected = cam / cam.reshape(2, -1).max(axis=1)[:, None, None]
+    for chunk in (None, 5):
+        np.testing.assert_allclose(
+            jaxcnn.viz.scorecam(MODEL, VARIABLES, IMAGES, "conv2", classes, chunk=chunk),
+            expected, atol=1e-4)
+    with pytest.raises(ValueError, match="chunk must be an int from 1 to the 16 channels of "
+                                         "'conv2', got 17"):
+        jaxcnn.viz.scorecam(MODEL, VARIABLES, IMAGES, "conv2", chunk=17)
+
+
 def test_cam_methods_differ_and_refuse_layers_without_feature_maps():
     maps = {kind: np.asarray(getattr(jaxcnn.viz, kind)(MODEL, VARIABLES, IMAGES, "conv1", 1))
-            for kind in ("gradcam", "gradcam_plus_plus", "layercam")}
+            for kind in ("gradcam", "gradcam_plus_plus", "layercam", "scorecam")}
     assert not np.allclose(maps["gradcam"], maps["layercam"])
     assert not np.allclose(maps["gradcam"], maps["gradcam_plus_plus"])
+    assert not np.allclose(maps["gradcam"], maps["scorecam"])
     with pytest.raises(ValueError, match=r"layercam layer 'fc1' has no spatial extent; layers "
                                          r"with feature maps: conv1, pool1, conv2, pool2"):
         jaxcnn.viz.layercam(MODEL, VARIABLES, IMAGES, "fc1")

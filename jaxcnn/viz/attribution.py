@@ -10,8 +10,8 @@ jitted; arguments are checked before compilation.
 - `input_x_gradient`: pixel times gradient, signed, per channel (Shrikumar et al. 2016);
   the signed methods return (N, H, W, C) attributions, not [0, 1] maps.
 - `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
-  their gradients (Selvaraju et al. 2017); `gradcam_plus_plus` and `layercam` weight them
-  as their papers say (see each); all are placed on the image by the layer's receptive
+  their gradients (Selvaraju et al. 2017); `gradcam_plus_plus`, `layercam` and `scorecam`
+  weight them as their papers say (see each); all are placed on the image by the layer's receptive
   fields: unit i is drawn at the centre of the input pixels it sees, so maps of layers
   after VALID convolutions (which lose a border) are not shifted toward the edges, as a
   plain resize would do. Models without `spatial_layers()` get the plain resize.
@@ -198,7 +198,30 @@ def _cam(model, variables, images, class_index, layer, first, jump, kind):
     return _normalize(_place(cam, first, jump, images.shape[1:3]))
 
 
-def _class_activation_map(kind, model, variables, images, layer, class_index) -> jax.Array:
+@compiler.jit(static_argnums=(0, 4, 5, 6, 7))
+def _scorecam(model, variables, images, class_index, layer, first, jump, chunk):
+    classes = target_classes(model, variables, images, class_index)
+    _, acts = model.apply(variables, images, capture_activations=True)
+    channels = jnp.moveaxis(acts[layer], -1, 0)  # (C, N, h, w)
+    masks = jax.vmap(lambda a: _place(a, first, jump, images.shape[1:3]))(channels)
+    low = masks.min(axis=(2, 3), keepdims=True)
+    span = masks.max(axis=(2, 3), keepdims=True) - low
+    masks = jnp.where(span > 0, (masks - low) / jnp.where(span > 0, span, 1.0), 0.0)
+
+    def scores(mask):  # (N,) probability of the class with the image seen through one map
+        probs = jax.nn.softmax(model.apply(variables, images * mask[..., None]), axis=-1)
+        return jnp.take_along_axis(probs, classes[:, None], axis=1)[:, 0]
+
+    count = channels.shape[0]
+    padded = jnp.pad(masks, ((0, -count % chunk), (0, 0), (0, 0), (0, 0)))
+    score = jax.lax.map(jax.vmap(scores), padded.reshape(-1, chunk, *masks.shape[1:]))
+    weights = jax.nn.softmax(score.reshape(-1, images.shape[0])[:count], axis=0)  # (C, N)
+    cam = jax.nn.relu(jnp.einsum("cn,nhwc->nhw", weights, acts[layer]))
+    return _normalize(_place(cam, first, jump, images.shape[1:3]))
+
+
+def _class_activation_map(kind, model, variables, images, layer, class_index,
+                          chunk=None) -> jax.Array:
     check_images(model, images, class_index)
     shapes = activation_shapes(model)
     spatial = [name for name, shape in shapes.items() if len(shape) == 4 and name != "input"]
@@ -207,8 +230,15 @@ def _class_activation_map(kind, model, variables, images, layer, class_index) ->
         raise ValueError(f"{kind} layer {layer!r} {problem}; layers with feature maps: "
                          f"{', '.join(spatial) or 'none (the model has no spatial layers)'}.")
     first, jump = _unit_centres(model, layer, shapes[layer][1], model.input_shape[0])
-    return _cam(model, variables, unit_float(jnp.asarray(images)), class_index, layer, first,
-                jump, kind)
+    images = unit_float(jnp.asarray(images))
+    if kind != "scorecam":
+        return _cam(model, variables, images, class_index, layer, first, jump, kind)
+    channels = shapes[layer][-1]
+    chunk = channels if chunk is None else chunk
+    if not isinstance(chunk, int) or not 1 <= chunk <= channels:
+        raise ValueError(f"chunk must be an int from 1 to the {channels} channels of "
+                         f"{layer!r}, got {chunk!r}.")
+    return _scorecam(model, variables, images, class_index, layer, first, jump, chunk)
 
 
 def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None) -> jax.Array:
@@ -245,3 +275,26 @@ def layercam(model: nn.Module, variables, images: jax.Array, layer: str,
     channel mean, which keeps fine detail on early layers. Arguments, result and errors as
     `gradcam`."""
     return _class_activation_map("layercam", model, variables, images, layer, class_index)
+
+
+def scorecam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None, *,
+             chunk: int | None = None) -> jax.Array:
+    """Score-CAM (Wang et al. 2020, "Score-CAM: Score-Weighted Visual Explanations for
+    Convolutional Neural Networks"): no gradients; each channel of the layer, placed on the
+    image and scaled to [0, 1], masks the image, and the class probability the model gives
+    the masked image (softmax over channels) weights that channel.
+
+    Args:
+      model, variables, images, layer, class_index: as in `gradcam`.
+      chunk: channels whose masked images are classified at once (default: all); memory
+        grows with `chunk` copies of the batch.
+
+    Returns:
+      (N, H, W) maps in [0, 1].
+
+    Raises:
+      ValueError: as `gradcam`, and a chunk outside [1, channels].
+    """
+    return _class_activation_map("scorecam", model, variables, images, layer, class_index,
+                                 chunk)
+
