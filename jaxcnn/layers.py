@@ -8,7 +8,9 @@ computation dtype (e.g. bfloat16); parameters are kept in `param_dtype` (float32
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -185,12 +187,49 @@ class Flatten(nn.Module):
         return ops.flatten(x)
 
 
+_GUIDED = contextvars.ContextVar("jaxcnn_guided_relu", default=False)
+
+
+@jax.custom_vjp
+def guided_relu(x: jax.Array) -> jax.Array:
+    """ReLU whose gradient passes only where both its input and the incoming gradient are
+    positive (guided backpropagation, Springenberg et al. 2015)."""
+    return ops.relu(x)
+
+
+def _guided_relu_forward(x):
+    return ops.relu(x), x
+
+
+def _guided_relu_backward(x, grad):
+    return (jnp.where((x > 0) & (grad > 0), grad, jnp.zeros_like(grad)),)
+
+
+guided_relu.defvjp(_guided_relu_forward, _guided_relu_backward)
+
+
+@contextlib.contextmanager
+def guided_relus() -> Iterator[None]:
+    """Inside the block, every `Activation("relu")` traced is a `guided_relu`.
+
+    For use inside a function compiled for it (as `viz.guided_backprop` is): a jitted
+    function first traced inside the block keeps guided ReLUs in its compiled program.
+    """
+    token = _GUIDED.set(True)
+    try:
+        yield
+    finally:
+        _GUIDED.reset(token)
+
+
 class Activation(nn.Module):
     """An elementwise activation chosen by name ("relu", "sigmoid", ...) or callable."""
 
     fn: str | Callable = "relu"
 
     def __call__(self, x):
+        if self.fn == "relu" and _GUIDED.get():
+            return guided_relu(x)
         return activation_fn(self.fn)(x)
 
 

@@ -1,6 +1,8 @@
-"""jaxcnn.viz.attribution: saliency against finite differences, Grad-CAM against a
-hand-written LeNet head, SmoothGrad without noise, Grad-CAM on a trained model points at
+"""jaxcnn.viz.attribution: saliency against finite differences, the CAM family against a
+hand-written LeNet head and NumPy weightings, Score-CAM against a loop over channels,
+guided backprop by hand, SmoothGrad without noise, Grad-CAM on a trained model points at
 the shape, and the bad-input errors."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 import scipy.ndimage
 
 import jaxcnn
+from jaxcnn import layers
 from jaxcnn.models import LeNet5
 from jaxcnn.viz import feature_maps, gradcam, saliency, smoothgrad
 from viz_lines import lines, trained_lenet
@@ -167,4 +170,32 @@ def test_bad_inputs_are_refused_before_compiling():
         gradcam(MODEL, VARIABLES, IMAGES, "conv7")
     with pytest.raises(ValueError, match=r"'fc1' has no spatial extent"):
         gradcam(MODEL, VARIABLES, IMAGES, "fc1")
+
+
+class TwoLayer(nn.Module):
+    """logits = W2 relu(W1 x): guided backprop's gradient is, by hand,
+    sum_j W1[:, j] [W1 x > 0]_j [W2[j, k] > 0] W2[j, k]."""
+    num_classes: int = 3
+    input_shape: tuple = (4, 4, 1)
+
+    @nn.compact
+    def __call__(self, x):
+        hidden = layers.Activation("relu")(layers.Dense(8, use_bias=False)(x.reshape(len(x), -1)))
+        return layers.Dense(self.num_classes, use_bias=False)(hidden)
+
+
+def test_guided_backprop_passes_back_only_positive_gradients_through_relus():
+    model = TwoLayer()
+    x = jax.random.normal(jax.random.key(1), (2, 4, 4, 1))
+    variables = model.init(jax.random.key(0), x)
+    w1 = np.asarray(variables["params"]["Dense_0"]["kernel"])
+    w2 = np.asarray(variables["params"]["Dense_1"]["kernel"])[:, 2]
+    active = (np.asarray(x).reshape(2, -1) @ w1) > 0
+    expected = (active * (w2 > 0) * w2) @ w1.T
+    got = jaxcnn.viz.guided_backprop(model, variables, x, 2)
+    np.testing.assert_allclose(np.asarray(got).reshape(2, -1), expected, rtol=1e-5, atol=1e-6)
+    plain = (active * w2) @ w1.T  # the ordinary gradient differs where W2 is negative
+    assert not np.allclose(expected, plain)
+    np.testing.assert_allclose(jax.grad(lambda v: model.apply(variables, v)[:, 2].sum())(x)
+                               .reshape(2, -1), plain, rtol=1e-5, atol=1e-6)  # unchanged
 

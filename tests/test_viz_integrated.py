@@ -121,12 +121,14 @@ def _torch_lenet(variables):
             self.conv1, self.conv2 = tnn.Conv2d(1, 6, 5), tnn.Conv2d(6, 16, 5)
             self.fc1, self.fc2, self.logits = tnn.Linear(400, 120), tnn.Linear(120, 100), \
                 tnn.Linear(100, 10)
+            # one ReLU module per use: captum's guided backprop hooks ReLU modules
+            self.relus = tnn.ModuleList([tnn.ReLU() for _ in range(4)])
 
         def forward(self, x):
-            x = tnn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = tnn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+            x = tnn.functional.max_pool2d(self.relus[0](self.conv1(x)), 2)
+            x = tnn.functional.max_pool2d(self.relus[1](self.conv2(x)), 2)
             x = x.permute(0, 2, 3, 1).flatten(1)  # flatten in NHWC order, as jaxcnn does
-            return self.logits(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+            return self.logits(self.relus[3](self.fc2(self.relus[2](self.fc1(x)))))
 
     net = Net()
     params = variables["params"]
@@ -163,3 +165,15 @@ def test_integrated_gradients_and_input_x_gradient_match_captum(method):
     theirs = captum.InputXGradient(net).attribute(x, target=3).detach().numpy()
     np.testing.assert_allclose(input_x_gradient(LENET, LENET_VARS, LENET_IMAGES, 3),
                                theirs.transpose(0, 2, 3, 1), rtol=1e-3, atol=1e-6)
+
+
+def test_guided_backprop_matches_captum():
+    torch = pytest.importorskip("torch")
+    captum = pytest.importorskip("captum.attr")
+    from jaxcnn.viz import guided_backprop
+    x = torch.tensor(np.asarray(LENET_IMAGES).transpose(0, 3, 1, 2), requires_grad=True)
+    theirs = captum.GuidedBackprop(_torch_lenet(LENET_VARS)).attribute(x, target=5)
+    np.testing.assert_allclose(guided_backprop(LENET, LENET_VARS, LENET_IMAGES, 5),
+                               theirs.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-3,
+                               atol=1e-6)
+

@@ -4,16 +4,17 @@ The ascent is Lucid's `optvis` split into small pure pieces, without a global gr
 `objectives` (what to maximize, composable with + - *), `param` (how the image is
 parameterized), `transform` (random robustness transforms), `render` (the whole ascent in
 one compiled call; every filter of a layer in one call). `attribution` explains
-predictions (saliency, SmoothGrad, input x gradient, Grad-CAM, Grad-CAM++, LayerCAM,
-Score-CAM), `integrated` by integrated gradients with their completeness check,
+predictions (saliency, SmoothGrad, guided backprop, input x gradient, Grad-CAM,
+Grad-CAM++, LayerCAM, Score-CAM), `integrated` by integrated gradients with their
+completeness check,
 `perturbation` by occlusion (the logit drop under a sliding window);
 `explain.attribute(method=...)` runs any of them and returns maps to overlay. `features`
 reads feature maps and filter weights, `plot` draws all of it with matplotlib.
 """
 from jaxcnn.viz import (attribution, explain, features, integrated, objectives, param,
                         perturbation, plot, transform)
-from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, input_x_gradient, layercam,
-                                    saliency, scorecam, smoothgrad)
+from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, guided_backprop,
+                                    input_x_gradient, layercam, saliency, scorecam, smoothgrad)
 from jaxcnn.viz.explain import attribute
 from jaxcnn.viz.features import feature_maps, filter_weights, most_active
 from jaxcnn.viz.integrated import IntegratedGradients, integrated_gradients
@@ -25,7 +26,7 @@ from jaxcnn.viz.render import (LayerVisualization, RenderResult, activation_shap
 __all__ = ["IntegratedGradients", "LayerVisualization", "Objective", "RenderResult",
            "activation_shapes", "ascent", "attribute", "attribution", "explain",
            "feature_maps", "features", "filter_render_fn", "filter_weights", "gradcam",
-           "gradcam_plus_plus", "input_x_gradient", "integrated", "integrated_gradients",
+           "gradcam_plus_plus", "guided_backprop", "input_x_gradient", "integrated", "integrated_gradients",
            "layercam", "most_active", "objectives", "occlusion", "param", "perturbation",
            "plot", "render", "saliency", "scorecam", "smoothgrad", "transform",
            "visualize_class", "visualize_filters"]

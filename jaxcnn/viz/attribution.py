@@ -7,6 +7,8 @@ jitted; arguments are checked before compilation.
 
 - `saliency`: max over channels of |d logit / d pixel| (Simonyan et al. 2013).
 - `smoothgrad`: the same, averaged over noisy copies of the image (Smilkov et al. 2017).
+- `guided_backprop`: the gradient through ReLUs that pass back only positive gradients
+  (Springenberg et al. 2015); fails the model-randomization check (see its docstring).
 - `input_x_gradient`: pixel times gradient, signed, per channel (Shrikumar et al. 2016);
   the signed methods return (N, H, W, C) attributions, not [0, 1] maps.
 - `gradcam`: ReLU of the activations of a conv layer weighted by the spatial mean of
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 
 from jaxcnn import compiler
 from jaxcnn.data.arrays import unit_float
+from jaxcnn.layers import guided_relus
 from jaxcnn.models.base import offset_activations
 from jaxcnn.models.receptive import receptive_field
 from jaxcnn.viz.render import activation_shapes
@@ -109,6 +112,34 @@ def input_x_gradient(model: nn.Module, variables, images: jax.Array, class_index
     """
     check_images(model, images, class_index)
     return _input_x_gradient(model, variables, unit_float(jnp.asarray(images)), class_index)
+
+
+@compiler.jit(static_argnums=0)
+def _guided_backprop(model, variables, images, class_index):
+    classes = target_classes(model, variables, images, class_index)
+    with guided_relus():
+        return _pixel_gradients(model, variables, images, classes)
+
+
+def guided_backprop(model: nn.Module, variables, images: jax.Array, class_index=None) -> jax.Array:
+    """Guided backpropagation (Springenberg et al. 2015, "Striving for Simplicity: The All
+    Convolutional Net"): the input gradient with every ReLU passing back only positive
+    gradients where its input was positive.
+
+    Its maps look sharp but say little about the model: they barely change when the
+    model's weights are re-initialised layer after layer (Adebayo et al. 2018, "Sanity
+    Checks for Saliency Maps"), i.e. it fails the model-randomization check; prefer
+    integrated gradients or Grad-CAM to learn what the model uses.
+
+    Args:
+      model, variables, images, class_index: as in `saliency` (the model's ReLUs must be
+        `layers.Activation("relu")`, as in every jaxcnn model).
+
+    Returns:
+      (N, H, W, C) signed gradients (`integrated.heatmap` makes overlayable maps).
+    """
+    check_images(model, images, class_index)
+    return _guided_backprop(model, variables, unit_float(jnp.asarray(images)), class_index)
 
 
 @compiler.jit(static_argnums=(0, 5))

@@ -3,7 +3,7 @@
 Contract: `attribute(model, variables, images, class_index, method=..., layer=...,
 **options)` runs the named method of `jaxcnn.viz` with its own options and returns
 (N, H, W) maps in [0, 1], whatever the method returns itself: signed attributions
-(input x gradient, integrated gradients, occlusion) become `integrated.heatmap` maps, so
+(input x gradient, guided backprop, integrated gradients, occlusion) become `integrated.heatmap` maps, so
 every method plots with `plot.overlay`. The class activation maps need `layer` (a named
 activation with feature maps); the others refuse one.
 """
@@ -14,8 +14,8 @@ from typing import Callable
 import flax.linen as nn
 import jax
 
-from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, input_x_gradient, layercam,
-                                    saliency, scorecam, smoothgrad)
+from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, guided_backprop,
+                                    input_x_gradient, layercam, saliency, scorecam, smoothgrad)
 from jaxcnn.viz.integrated import heatmap, integrated_gradients
 from jaxcnn.viz.perturbation import occlusion
 
@@ -24,6 +24,7 @@ METHODS: dict[str, tuple[Callable, bool, bool]] = {
     "saliency": (saliency, False, False),
     "smoothgrad": (smoothgrad, False, False),
     "input_x_gradient": (input_x_gradient, False, True),
+    "guided_backprop": (guided_backprop, False, True),
     "integrated_gradients": (lambda *a, **k: integrated_gradients(*a, **k).attributions,
                              False, True),
     "occlusion": (occlusion, False, True),
