@@ -8,25 +8,27 @@ predictions (saliency, SmoothGrad, guided backprop, input x gradient, Grad-CAM,
 Grad-CAM++, LayerCAM, Score-CAM), `integrated` by integrated gradients with their
 completeness check,
 `perturbation` by occlusion (the logit drop under a sliding window);
-`explain.attribute(method=...)` runs any of them and returns maps to overlay. `features`
+`explain.attribute(method=...)` runs any of them and returns maps to overlay; `metrics`
+says which to trust (deletion and insertion AUC). `features`
 reads feature maps and filter weights, `plot` draws all of it with matplotlib.
 """
-from jaxcnn.viz import (attribution, explain, features, integrated, objectives, param,
-                        perturbation, plot, transform)
+from jaxcnn.viz import (attribution, explain, features, integrated, metrics, objectives,
+                        param, perturbation, plot, transform)
 from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, guided_backprop,
                                     input_x_gradient, layercam, saliency, scorecam, smoothgrad)
 from jaxcnn.viz.explain import attribute
 from jaxcnn.viz.features import feature_maps, filter_weights, most_active
 from jaxcnn.viz.integrated import IntegratedGradients, integrated_gradients
+from jaxcnn.viz.metrics import deletion, insertion
 from jaxcnn.viz.objectives import Objective
 from jaxcnn.viz.perturbation import occlusion
 from jaxcnn.viz.render import (LayerVisualization, RenderResult, activation_shapes, ascent,
                                filter_render_fn, render, visualize_class, visualize_filters)
 
 __all__ = ["IntegratedGradients", "LayerVisualization", "Objective", "RenderResult",
-           "activation_shapes", "ascent", "attribute", "attribution", "explain",
+           "activation_shapes", "ascent", "attribute", "attribution", "deletion", "explain",
            "feature_maps", "features", "filter_render_fn", "filter_weights", "gradcam",
-           "gradcam_plus_plus", "guided_backprop", "input_x_gradient", "integrated", "integrated_gradients",
-           "layercam", "most_active", "objectives", "occlusion", "param", "perturbation",
-           "plot", "render", "saliency", "scorecam", "smoothgrad", "transform",
-           "visualize_class", "visualize_filters"]
+           "gradcam_plus_plus", "guided_backprop", "input_x_gradient", "insertion",
+           "integrated", "integrated_gradients", "layercam", "metrics", "most_active",
+           "objectives", "occlusion", "param", "perturbation", "plot", "render", "saliency",
+           "scorecam", "smoothgrad", "transform", "visualize_class", "visualize_filters"]

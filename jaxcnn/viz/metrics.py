@@ -1,0 +1,135 @@
+"""Metrics that say which explanation to trust: deletion and insertion (Petsiuk, Das and
+Saenko 2018, "RISE: Randomized Input Sampling for Explanation of Black-box Models").
+
+Contract: `deletion(model, variables, images, maps, class_index)` removes pixels (all
+channels, replaced by `baseline`) in the order of decreasing map value, `steps` equal
+shares at a time, and records the class probability after each share; `insertion`
+starts from a blurred copy (or `start`) and puts the image's pixels back in the same
+order. Each returns `Curve(auc, curve)`: the (N, steps + 1) probabilities and their area
+(trapezoid over the removed fraction in [0, 1]). A faithful map has a low deletion AUC
+(the probability falls as soon as its top pixels go) and a high insertion AUC. Ties in
+a map are broken by pixel order (row by row). All steps of a batch are one compiled call,
+`chunk` steps at a time.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn import compiler
+from jaxcnn.data.arrays import unit_float
+from jaxcnn.viz.attribution import check_images, target_classes
+from jaxcnn.viz.integrated import blurred
+
+
+class Curve(NamedTuple):
+    """Area under the curve (N,) and the curve (N, steps + 1) of class probabilities."""
+
+    auc: jax.Array
+    curve: jax.Array
+
+
+def pixel_ranks(maps: jax.Array) -> jax.Array:
+    """(N, H, W) rank of every pixel, 0 for the highest map value (ties: row order)."""
+    flat = maps.reshape(maps.shape[0], -1)
+    order = jnp.argsort(-flat, axis=1, stable=True)
+    ranks = jnp.argsort(order, axis=1, stable=True)
+    return ranks.reshape(maps.shape)
+
+
+@compiler.jit(static_argnums=(0, 6, 7))
+def _curve(model, variables, images, class_index, maps, other, steps, chunk):
+    """Probabilities with the top k/steps of the pixels taken from `other` (k = 0..steps)."""
+    classes = target_classes(model, variables, images, class_index)
+    ranks = pixel_ranks(maps)[..., None]
+    pixels = ranks.shape[1] * ranks.shape[2]
+
+    def probability(k):
+        swapped = ranks < jnp.round(k * pixels / steps)
+        mixed = jnp.where(swapped, other, images)
+        probs = jax.nn.softmax(model.apply(variables, mixed), axis=-1)
+        return jnp.take_along_axis(probs, classes[:, None], axis=1)[:, 0]
+
+    count = steps + 1
+    ks = jnp.arange(count + (-count % chunk), dtype=jnp.float32).reshape(-1, chunk)
+    curve = jax.lax.map(jax.vmap(probability), ks).reshape(-1, images.shape[0])[:count].T
+    auc = (curve.sum(axis=1) - (curve[:, 0] + curve[:, -1]) / 2) / steps
+    return Curve(auc, curve)
+
+
+def _checked(model, images, maps, class_index, steps, chunk):
+    check_images(model, images, class_index)
+    maps = jnp.asarray(maps)
+    if maps.shape != tuple(images.shape[:3]):
+        raise ValueError(f"maps must be (N, H, W) = {tuple(images.shape[:3])}, one value per "
+                         f"pixel, got {maps.shape}; sum signed (N, H, W, C) attributions "
+                         "over channels first (integrated.heatmap).")
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    chunk = steps + 1 if chunk is None else chunk
+    if not isinstance(chunk, (int, np.integer)) or not 1 <= chunk <= steps + 1:
+        raise ValueError(f"chunk must be an int from 1 to steps + 1 = {steps + 1}, got "
+                         f"{chunk!r}.")
+    return maps, int(chunk)
+
+
+def deletion(model: nn.Module, variables, images: jax.Array, maps: jax.Array,
+             class_index=None, *, steps: int = 32, baseline: float = 0.0,
+             chunk: int | None = None) -> Curve:
+    """The class probability as the pixels a map ranks highest are removed.
+
+    Args:
+      model: a jaxcnn model.
+      variables: its variables.
+      images: (N, H, W, C) batch, float in [0, 1] or uint8.
+      maps: (N, H, W) attribution maps (higher: more important).
+      class_index: class to explain; an int, one per image, or None for the predicted one.
+      steps: equal shares of the pixels removed one after another.
+      baseline: the value removed pixels take (0: black).
+      chunk: steps computed at once (default: all).
+
+    Returns:
+      `Curve(auc (N,), curve (N, steps + 1))`; lower AUC: a more faithful map.
+
+    Raises:
+      ValueError: maps of the wrong shape, bad steps or chunk, a bad class.
+    """
+    maps, chunk = _checked(model, images, maps, class_index, steps, chunk)
+    images = unit_float(jnp.asarray(images))
+    other = jnp.full_like(images, baseline)
+    return _curve(model, variables, images, class_index, maps, other, int(steps), chunk)
+
+
+def insertion(model: nn.Module, variables, images: jax.Array, maps: jax.Array,
+              class_index=None, *, steps: int = 32, start: jax.Array | None = None,
+              blur_sigma: float = 5.0, chunk: int | None = None) -> Curve:
+    """The class probability as the pixels a map ranks highest are put back into a
+    blurred copy of the image.
+
+    Args:
+      model, variables, images, maps, class_index, steps, chunk: as in `deletion`.
+      start: the image the pixels are inserted into; default the image blurred by a
+        Gaussian of `blur_sigma` pixels (`integrated.blurred`), as in the paper.
+      blur_sigma: that blur.
+
+    Returns:
+      `Curve(auc (N,), curve (N, steps + 1))`; higher AUC: a more faithful map.
+
+    Raises:
+      ValueError: as `deletion`, and a `start` of another shape than the images.
+    """
+    maps, chunk = _checked(model, images, maps, class_index, steps, chunk)
+    images = unit_float(jnp.asarray(images))
+    if start is None:
+        start = blurred(images, blur_sigma)
+    elif np.shape(start) != tuple(images.shape):
+        raise ValueError(f"start must have the images' shape {tuple(images.shape)}, got "
+                         f"{np.shape(start)}.")
+    classes = target_classes(model, variables, images, class_index)  # of the real images
+    # Inserting the top pixels into `start` is deleting them from `start` towards the image.
+    return _curve(model, variables, jnp.asarray(start, images.dtype), classes, maps, images,
+                  int(steps), chunk)
