@@ -1,9 +1,9 @@
 """In-memory image datasets and their batches.
 
 Contract: an `ArrayDataset` holds NHWC images, either uint8 (0..255, what decoders give:
-4x less host memory and host-to-device traffic; the compiled step turns them into float32 in
-[0, 1] with `unit_float`) or float32 in [0, 1], and int32 labels in [0, num_classes). `batches()` yields dicts `{"image", "label", "mask"}` of NumPy arrays:
-training batches drop the remainder and are shuffled per epoch from `(seed, epoch)`;
+4x less host memory and host-to-device traffic; the compiled step turns them into float32
+in [0, 1] with `unit_float`) or float32 in [0, 1], and int32 labels in [0, num_classes).
+`batches()` yields dicts `{"image", "label", "mask"}` of NumPy arrays: training batches drop the remainder and are shuffled per epoch from `(seed, epoch)`;
 evaluation batches cover every example exactly once, the last one padded to full size
 with `mask == False` rows so a compiled step sees one shape only.
 """

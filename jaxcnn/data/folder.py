@@ -2,15 +2,15 @@
 
     directory/cat/cat.0.jpg, directory/cat/cat.1.jpg, ..., directory/dog/dog.0.jpg, ...
 
-Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` (uint8 images) whose classes are
-the sub-folder names in sorted order (label i = i-th name, kept in `class_names`) and
-whose examples are in sorted path order. Images are decoded with PIL, converted to RGB
+Contract: `from_folder(directory)` returns an in-memory `ArrayDataset` (uint8 images)
+whose classes are the sub-folder names in sorted order (label i = i-th name, kept in
+`class_names`) and whose examples are in sorted path order. Images are decoded with PIL, converted to RGB
 or grayscale and resized bilinearly (antialiased) to `image_size`. Files PIL cannot read,
 and decompression bombs (images claiming more pixels than PIL's limit), are skipped and
 named with the reason in one warning, never given a label. Symbolic links that lead out
 of the folder are not followed unless `follow_symlinks=True`. Without `image_size` every
 image must have the same size. The decoded uint8 arrays are cached in an .npz file under
-the cache directory (`cache_dir`, else `$JAXCNN_CACHE/folders`, else
+the cache directory (any filesystem) (`cache_dir`, else `$JAXCNN_CACHE/folders`, else
 `~/.cache/jaxcnn/folders`), never inside the data; its name is a hash of the folder's
 absolute path, its file list (paths, sizes, modification times) and the decoding
 arguments, so a changed folder is decoded again. A held-out set is taken with

@@ -9,7 +9,7 @@ Grad-CAM++, LayerCAM, Score-CAM), `integrated` by integrated gradients with thei
 completeness check,
 `perturbation` by occlusion (the logit drop under a sliding window);
 `explain.attribute(method=...)` runs any of them and returns maps to overlay; `metrics`
-says which to trust (deletion and insertion AUC). `features`
+says which to trust (deletion and insertion AUC, infidelity, max-sensitivity). `features`
 reads feature maps and filter weights, `plot` draws all of it with matplotlib.
 """
 from jaxcnn.viz import (attribution, explain, features, integrated, metrics, objectives,
@@ -19,7 +19,7 @@ from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, guided_backprop,
 from jaxcnn.viz.explain import attribute
 from jaxcnn.viz.features import feature_maps, filter_weights, most_active
 from jaxcnn.viz.integrated import IntegratedGradients, integrated_gradients
-from jaxcnn.viz.metrics import deletion, insertion
+from jaxcnn.viz.metrics import deletion, infidelity, insertion, max_sensitivity
 from jaxcnn.viz.objectives import Objective
 from jaxcnn.viz.perturbation import occlusion
 from jaxcnn.viz.render import (LayerVisualization, RenderResult, activation_shapes, ascent,
@@ -28,7 +28,8 @@ from jaxcnn.viz.render import (LayerVisualization, RenderResult, activation_shap
 __all__ = ["IntegratedGradients", "LayerVisualization", "Objective", "RenderResult",
            "activation_shapes", "ascent", "attribute", "attribution", "deletion", "explain",
            "feature_maps", "features", "filter_render_fn", "filter_weights", "gradcam",
-           "gradcam_plus_plus", "guided_backprop", "input_x_gradient", "insertion",
-           "integrated", "integrated_gradients", "layercam", "metrics", "most_active",
-           "objectives", "occlusion", "param", "perturbation", "plot", "render", "saliency",
-           "scorecam", "smoothgrad", "transform", "visualize_class", "visualize_filters"]
+           "gradcam_plus_plus", "guided_backprop", "infidelity", "input_x_gradient",
+           "insertion", "integrated", "integrated_gradients", "layercam", "max_sensitivity",
+           "metrics", "most_active", "objectives", "occlusion", "param", "perturbation",
+           "plot", "render", "saliency", "scorecam", "smoothgrad", "transform",
+           "visualize_class", "visualize_filters"]

@@ -2,9 +2,9 @@
 
 Contract: `attribute(model, variables, images, class_index, method=..., layer=...,
 **options)` runs the named method of `jaxcnn.viz` with its own options and returns
-(N, H, W) maps in [0, 1], whatever the method returns itself: signed attributions
-(input x gradient, guided backprop, integrated gradients, occlusion) become `integrated.heatmap` maps, so
-every method plots with `plot.overlay`. The class activation maps need `layer` (a named
+(N, H, W) maps in [0, 1], whatever the method returns itself: signed attributions (input
+x gradient, guided backprop, integrated gradients, occlusion) become `integrated.heatmap`
+maps, so every method plots with `plot.overlay`. The class activation maps need `layer` (a named
 activation with feature maps); the others refuse one.
 """
 from __future__ import annotations
@@ -65,8 +65,9 @@ def attribute(model: nn.Module, variables, images: jax.Array, class_index=None, 
         raise ValueError(f"method {method!r} maps a layer: pass layer=, the name of an "
                          "activation with feature maps (e.g. the last conv layer).")
     if not takes_layer and layer is not None:
+        layered = ", ".join(name for name, entry in METHODS.items() if entry[1])
         raise ValueError(f"method {method!r} explains the input pixels and takes no layer; "
-                         f"the layer methods are {', '.join(n for n, m in METHODS.items() if m[1])}.")
+                         f"the layer methods are {layered}.")
     args = (model, variables, images, layer) if takes_layer else (model, variables, images)
     maps = function(*args, class_index, **options)
     return heatmap(maps) if signed else maps

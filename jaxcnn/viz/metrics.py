@@ -1,5 +1,7 @@
 """Metrics that say which explanation to trust: deletion and insertion (Petsiuk, Das and
-Saenko 2018, "RISE: Randomized Input Sampling for Explanation of Black-box Models").
+Saenko 2018, "RISE: Randomized Input Sampling for Explanation of Black-box Models"),
+infidelity and max-sensitivity (Yeh et al. 2019, "On the (In)fidelity and Sensitivity of
+Explanations").
 
 Contract: `deletion(model, variables, images, maps, class_index)` removes pixels (all
 channels, replaced by `baseline`) in the order of decreasing map value, `steps` equal
@@ -10,6 +12,14 @@ order. Each returns `Curve(auc, curve)`: the (N, steps + 1) probabilities and th
 (the probability falls as soon as its top pixels go) and a high insertion AUC. Ties in
 a map are broken by pixel order (row by row). All steps of a batch are one compiled call,
 `chunk` steps at a time.
+
+`infidelity(model, variables, images, attributions, class_index, key=)` is the mean, over
+Gaussian perturbations I, of (sum(I * attributions) - (f(x) - f(x - I)))^2 for the logit
+f of the class (lower: the attributions predict the model's response better), as
+captum's `infidelity`. `max_sensitivity(explain, images, key=)` is the largest relative
+change, ||explain(x + d) - explain(x)|| / ||explain(x)||, over uniform perturbations d
+in [-radius, radius] (lower: a stabler explanation), as captum's `sensitivity_max`; every
+perturbed copy is explained in one call of `explain`.
 """
 from __future__ import annotations
 
@@ -133,3 +143,96 @@ def insertion(model: nn.Module, variables, images: jax.Array, maps: jax.Array,
     # Inserting the top pixels into `start` is deleting them from `start` towards the image.
     return _curve(model, variables, jnp.asarray(start, images.dtype), classes, maps, images,
                   int(steps), chunk)
+
+
+@compiler.jit(static_argnums=(0, 6))
+def _infidelity(model, variables, images, class_index, attributions, perturbations, normalize):
+    classes = target_classes(model, variables, images, class_index)
+
+    def logit(x):
+        return jnp.take_along_axis(model.apply(variables, x), classes[:, None], axis=1)[:, 0]
+
+    clear = logit(images)
+
+    def one(perturbation):  # (N,) predicted and actual change for one perturbation
+        predicted = (perturbation * attributions).sum(axis=(1, 2, 3))
+        return predicted, clear - logit(images - perturbation)
+
+    predicted, actual = jax.lax.map(one, perturbations)  # (samples, N)
+    if normalize:  # the scale that best fits the attributions to the changes (the paper's)
+        beta = (predicted * actual).mean(axis=0) / jnp.maximum((predicted ** 2).mean(axis=0),
+                                                                 1e-30)
+        predicted = beta * predicted
+    return ((predicted - actual) ** 2).mean(axis=0)
+
+
+def infidelity(model: nn.Module, variables, images: jax.Array, attributions: jax.Array,
+               class_index=None, *, key: jax.Array, samples: int = 16, noise: float = 0.1,
+               normalize: bool = False) -> jax.Array:
+    """How badly attributions predict the logit's change under random perturbations.
+
+    Args:
+      model: a jaxcnn model.
+      variables: its variables.
+      images: (N, H, W, C) batch, float in [0, 1] or uint8.
+      attributions: (N, H, W, C) signed attributions of the images.
+      class_index: class explained; an int, one per image, or None for the predicted one.
+      key: draws the perturbations.
+      samples: perturbations per image.
+      noise: their standard deviation (Gaussian, per pixel and channel).
+      normalize: rescale the attributions by the best-fitting factor first (the paper's
+        definition; without it, captum's default).
+
+    Returns:
+      (N,) infidelity; lower is better.
+
+    Raises:
+      ValueError: attributions of another shape than the images, bad samples or noise.
+    """
+    check_images(model, images, class_index)
+    if np.shape(attributions) != tuple(np.shape(images)):
+        raise ValueError(f"attributions must have the images' shape {tuple(np.shape(images))}, "
+                         f"got {np.shape(attributions)}.")
+    if not isinstance(samples, (int, np.integer)) or samples < 1 or not noise > 0:
+        raise ValueError(f"need samples >= 1 and noise > 0, got samples={samples!r}, "
+                         f"noise={noise!r}.")
+    images = unit_float(jnp.asarray(images))
+    perturbations = noise * jax.random.normal(key, (int(samples), *images.shape), images.dtype)
+    return _infidelity(model, variables, images, class_index,
+                       jnp.asarray(attributions, images.dtype), perturbations, bool(normalize))
+
+
+def max_sensitivity(explain, images: jax.Array, *, key: jax.Array, samples: int = 10,
+                    radius: float = 0.02) -> jax.Array:
+    """The largest relative change of an explanation when the images move a little.
+
+    Args:
+      explain: images -> explanations with one row per image (e.g.
+        `lambda x: viz.saliency(model, variables, x, 3)`); called once, on the images and
+        all their perturbed copies together (N * (samples + 1) rows).
+      images: (N, H, W, C) batch, float in [0, 1] or uint8.
+      key: draws the perturbations.
+      samples: perturbed copies per image.
+      radius: each pixel moves by a uniform draw in [-radius, radius].
+
+    Returns:
+      (N,) max over the copies of ||explain(x + d) - explain(x)|| / ||explain(x)||;
+      lower is better.
+
+    Raises:
+      ValueError: bad samples or radius, or an explanation without one row per image.
+    """
+    if not isinstance(samples, (int, np.integer)) or samples < 1 or not radius > 0:
+        raise ValueError(f"need samples >= 1 and radius > 0, got samples={samples!r}, "
+                         f"radius={radius!r}.")
+    images = unit_float(jnp.asarray(images))
+    count = images.shape[0]
+    moves = jax.random.uniform(key, (int(samples), *images.shape), images.dtype, -radius, radius)
+    explained = jnp.asarray(explain(jnp.concatenate([images, *(images + moves)])))
+    if explained.shape[0] != count * (int(samples) + 1):
+        raise ValueError(f"explain must return one explanation per image; it returned "
+                         f"{explained.shape[0]} rows for {count * (int(samples) + 1)} images.")
+    flat = explained.reshape(int(samples) + 1, count, -1)
+    change = jnp.linalg.norm(flat[1:] - flat[0], axis=-1).max(axis=0)
+    return change / jnp.maximum(jnp.linalg.norm(flat[0], axis=-1), 1e-30)
+
