@@ -9,11 +9,12 @@ Grad-CAM++, LayerCAM, Score-CAM), `integrated` by integrated gradients with thei
 completeness check,
 `perturbation` by occlusion (the logit drop under a sliding window);
 `explain.attribute(method=...)` runs any of them and returns maps to overlay; `metrics`
-says which to trust (deletion and insertion AUC, infidelity, max-sensitivity). `features`
+says which to trust (deletion and insertion AUC, infidelity, max-sensitivity), `sanity` whether a method
+describes the model at all (model randomization). `features`
 reads feature maps and filter weights, `plot` draws all of it with matplotlib.
 """
 from jaxcnn.viz import (attribution, explain, features, integrated, metrics, objectives,
-                        param, perturbation, plot, transform)
+                        param, perturbation, plot, sanity, transform)
 from jaxcnn.viz.attribution import (gradcam, gradcam_plus_plus, guided_backprop,
                                     input_x_gradient, layercam, saliency, scorecam, smoothgrad)
 from jaxcnn.viz.explain import attribute
@@ -24,12 +25,13 @@ from jaxcnn.viz.objectives import Objective
 from jaxcnn.viz.perturbation import occlusion
 from jaxcnn.viz.render import (LayerVisualization, RenderResult, activation_shapes, ascent,
                                filter_render_fn, render, visualize_class, visualize_filters)
+from jaxcnn.viz.sanity import model_randomization
 
 __all__ = ["IntegratedGradients", "LayerVisualization", "Objective", "RenderResult",
            "activation_shapes", "ascent", "attribute", "attribution", "deletion", "explain",
            "feature_maps", "features", "filter_render_fn", "filter_weights", "gradcam",
            "gradcam_plus_plus", "guided_backprop", "infidelity", "input_x_gradient",
            "insertion", "integrated", "integrated_gradients", "layercam", "max_sensitivity",
-           "metrics", "most_active", "objectives", "occlusion", "param", "perturbation",
-           "plot", "render", "saliency", "scorecam", "smoothgrad", "transform",
-           "visualize_class", "visualize_filters"]
+           "metrics", "model_randomization", "most_active", "objectives", "occlusion",
+           "param", "perturbation", "plot", "render", "saliency", "sanity", "scorecam",
+           "smoothgrad", "transform", "visualize_class", "visualize_filters"]
