@@ -123,6 +123,47 @@ def _visualize_parser(sub) -> None:
     p.add_argument("--out", help="output folder (default WORKDIR/viz)")
 
 
+def _explain_parser(sub) -> None:
+    from jaxcnn.train.config import default_workdir
+
+    p = sub.add_parser("explain",
+                       help="attribution maps of a run's test images, and which to trust",
+                       description="Read a run written by `jaxcnn train`, explain its first "
+                                   "test images with each method and write the maps (NPZ, "
+                                   "PNG) under --out (default WORKDIR/viz/explain); with "
+                                   "--metrics also the methods x metrics table (JSON, PNG) "
+                                   "and contact sheets of the most and least faithful maps.")
+    p.add_argument("--workdir", default=default_workdir("lenet5", "digits"),
+                   help="the trained run's directory (default: that of `jaxcnn train`)")
+    p.add_argument("--method", default="saliency,integrated_gradients,occlusion,gradcam",
+                   help="comma-separated methods: saliency, smoothgrad, input_x_gradient, "
+                        "guided_backprop, integrated_gradients, occlusion, gradcam, "
+                        "gradcam_plus_plus, layercam, scorecam")
+    p.add_argument("--layer", help="layer of the CAM methods (default: the last conv layer)")
+    p.add_argument("--images", type=int, default=16, help="test images explained")
+    p.add_argument("--metrics", action="store_true",
+                   help="also score the methods (deletion, insertion, infidelity, "
+                        "max-sensitivity)")
+    p.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad and the metrics")
+    p.add_argument("--out", help="output folder (default WORKDIR/viz/explain)")
+
+
+def run_explain(args: argparse.Namespace) -> list:
+    """Writes what the `explain` sub-command describes and prints the paths."""
+    from jaxcnn.paths import as_path
+    from jaxcnn.runs import load_run
+    from jaxcnn.viz import report
+
+    loaded = load_run(args.workdir)
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    paths = report.write_explanations(
+        loaded, args.out or as_path(args.workdir) / "viz" / "explain", methods,
+        layer=args.layer, images=args.images, metrics=args.metrics, seed=args.seed)
+    for path in paths:
+        print(path)
+    return paths
+
+
 def run_visualize(args: argparse.Namespace) -> list:
     """Writes the pictures the `visualize` sub-command describes and prints their paths."""
     from jaxcnn.paths import as_path
@@ -197,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _summary_parser(sub)
     _visualize_parser(sub)
+    _explain_parser(sub)
     _bench_parser(sub)
     return parser
 
@@ -230,6 +272,8 @@ def _run(args: argparse.Namespace) -> int:
             run_summary(args)
         if args.command == "visualize":
             run_visualize(args)
+        if args.command == "explain":
+            run_explain(args)
         if args.command == "bench":
             run_bench(args)
     except (ValueError, TypeError) as err:

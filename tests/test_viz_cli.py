@@ -1,6 +1,8 @@
-"""`jaxcnn visualize` on a run directory as `jaxcnn train` writes it (run.json +
-variables.msgpack), every kind of picture, and its errors."""
+"""`jaxcnn visualize` and `jaxcnn explain` on a run directory as `jaxcnn train` writes it
+(run.json + variables.msgpack), every kind of picture, and their errors."""
+import json
 
+import numpy as np
 import optax
 import pytest
 from PIL import Image
@@ -51,3 +53,27 @@ def test_visualize_refuses_unknown_layers_and_missing_runs(workdir, tmp_path, ca
     assert "run.json, variables.msgpack missing" in capsys.readouterr().err
     assert main(["visualize", "--workdir", str(workdir), "--what", "filters", "--channels", "99"]) == 2
     assert "channel index for layer 'conv1' 99 is out of range" in capsys.readouterr().err
+
+
+def test_explain_writes_maps_metrics_and_contact_sheets(workdir, tmp_path, capsys):
+    out = tmp_path / "explain"
+    status = main(["explain", "--workdir", str(workdir), "--method",
+                   "saliency,integrated_gradients,gradcam", "--images", "6", "--metrics",
+                   "--out", str(out)])
+    assert status == 0, capsys.readouterr().err
+    names = {"maps.npz", "saliency.png", "integrated_gradients.png", "gradcam.png",
+             "metrics.json", "metrics.png", "faithful_saliency.png",
+             "faithful_integrated_gradients.png", "faithful_gradcam.png"}
+    assert {p.name for p in out.iterdir()} == names
+    with np.load(out / "maps.npz") as maps:
+        assert maps["gradcam"].shape == (6, 32, 32) and maps["labels"].shape == (6,)
+        assert 0 <= maps["saliency"].min() and maps["saliency"].max() <= 1
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["layer"] == "pool2" and set(record["table"]) == {
+        "saliency", "integrated_gradients", "gradcam"}
+    assert set(record["table"]["gradcam"]) == {"deletion", "insertion", "infidelity",
+                                               "max_sensitivity"}
+    for name in names - {"maps.npz", "metrics.json"}:
+        assert Image.open(out / name).size[0] > 100
+    assert main(["explain", "--workdir", str(workdir), "--method", "lime"]) == 2
+    assert "--method must name methods from saliency" in capsys.readouterr().err
