@@ -79,7 +79,8 @@ def _saliency(model, variables, images, class_index):
 
 
 def saliency(model: nn.Module, variables, images: jax.Array, class_index=None) -> jax.Array:
-    """Vanilla-gradient saliency maps.
+    """Vanilla-gradient saliency maps (Simonyan, Vedaldi and Zisserman 2014, "Deep Inside
+    Convolutional Networks: Visualising Image Classification Models and Saliency Maps").
 
     Args:
       model: a jaxcnn model.
@@ -156,7 +157,8 @@ def _smoothgrad(model, variables, images, class_index, key, samples, noise):
 
 def smoothgrad(model: nn.Module, variables, images: jax.Array, class_index=None, *,
                key: jax.Array, samples: int = 32, noise: float = 0.15) -> jax.Array:
-    """SmoothGrad: saliency averaged over `samples` noisy copies of each image.
+    """SmoothGrad (Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise"):
+    saliency averaged over `samples` noisy copies of each image.
 
     Args:
       model, variables, images, class_index: as in `saliency`.
@@ -273,7 +275,9 @@ def _class_activation_map(kind, model, variables, images, layer, class_index,
 
 
 def gradcam(model: nn.Module, variables, images: jax.Array, layer: str, class_index=None) -> jax.Array:
-    """Grad-CAM heat maps of a named conv layer, placed on the image by receptive field.
+    """Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks
+    via Gradient-based Localization") heat maps of a named conv layer, placed on the image
+    by receptive field.
 
     Args:
       model, variables, images, class_index: as in `saliency`.
