@@ -23,9 +23,15 @@ import numpy as np
 
 from jaxcnn import models, viz
 from jaxcnn.bench.workloads import WORKLOADS
+from jaxcnn.viz.perturbation import window_masks
 
 IG_STEPS = 32
 WINDOW, STRIDE = 8, 4
+
+
+def _chunk(count: int, most: int) -> int:
+    """The largest divisor of `count` up to `most`: chunks without padding windows."""
+    return max(d for d in range(1, most + 1) if count % d == 0)
 
 
 def timed(call) -> float:
@@ -40,11 +46,12 @@ def jaxcnn_rates(name: str, images: np.ndarray) -> dict[str, tuple[float, float]
     spec = WORKLOADS[name]
     model = models.create(spec.model, **spec.fields)
     variables = model.init(jax.random.key(0), images[:1])
+    masks = window_masks(images.shape[1:3], (WINDOW, WINDOW), (STRIDE, STRIDE))
     calls = {
         "integrated gradients": lambda: viz.integrated_gradients(
             model, variables, images, 0, steps=IG_STEPS, chunk=8).attributions,
         "occlusion": lambda: viz.occlusion(model, variables, images, 0, window=WINDOW,
-                                           stride=STRIDE, chunk=16),
+                                           stride=STRIDE, chunk=_chunk(len(masks), 16)),
     }
     rates = {}
     for method, call in calls.items():
