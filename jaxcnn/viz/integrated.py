@@ -9,8 +9,9 @@ the method's completeness axiom says is 0 (it shrinks as `steps` grow). The path
 `a_k` and weights `w_k` follow captum (`riemann_left`, `riemann_right`, `riemann_middle`,
 `riemann_trapezoid`, `gausslegendre`), so results match captum's on the same network,
 except that the trapezoid weights here sum to 1 (captum's sum to (n - 1)/n).
-The whole path is one compiled call: the steps are vmapped `chunk` at a time (a loop over
-chunks bounds memory by `chunk` copies of the batch). `heatmap(attributions)` turns
+The whole path is one compiled call: `chunk` path points at a time go through the model
+as one batch of `chunk` x N images (a loop over chunks bounds memory by `chunk` copies of
+the batch). `heatmap(attributions)` turns
 attributions into the (N, H, W) maps in [0, 1] the plot helpers overlay.
 """
 from __future__ import annotations
