@@ -30,6 +30,10 @@ def test_the_table_holds_each_metric_of_each_method(capsys):
                                       IMAGES, key=key, samples=3)
     assert result.table["gradcam"]["max_sensitivity"] == pytest.approx(
         float(sensitivity.mean()), rel=1e-4)
+    np.testing.assert_allclose(result.maps["saliency"], maps, rtol=1e-6)
+    np.testing.assert_allclose(result.maps["input_x_gradient"], viz.integrated.heatmap(signed),
+                               rtol=1e-6)
+    assert result.scores["gradcam"]["deletion"].shape == (2,)
     printed = capsys.readouterr().out
     assert printed.strip() == result.text and "(lower better)" in printed
     assert len(result.text.splitlines()) == 5 and result.figure.axes[0].get_title()

@@ -210,8 +210,9 @@ def _file_versions(root, files) -> list[tuple[str, int, str]]:
     """(relative path, label, size and version) of every file: a changed file changes its
     size, its modification time or, on an object store, its generation or ETag."""
     if not is_remote(root):
-        return [(str(path.relative_to(root)), label,
-                 f"{path.stat().st_size}|{path.stat().st_mtime_ns}") for path, label in files]
+        stats = [(path, label, path.stat()) for path, label in files]
+        return [(str(path.relative_to(root)), label, f"{stat.st_size}|{stat.st_mtime_ns}")
+                for path, label, stat in stats]
     listing = list_files(root)
     out = []
     for path, label in files:

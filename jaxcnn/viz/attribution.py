@@ -47,6 +47,11 @@ def target_classes(model, variables, images, class_index) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(class_index, jnp.int32), images.shape[:1])
 
 
+def class_scores(scores: jax.Array, classes: jax.Array) -> jax.Array:
+    """(N,) the score (logit, probability) of each row's class in (N, classes) `scores`."""
+    return jnp.take_along_axis(scores, classes[:, None], axis=1)[:, 0]
+
+
 def check_images(model, images, class_index) -> None:
     """Refuses, before compiling, images of the wrong shape and classes out of range."""
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
@@ -66,7 +71,7 @@ def check_images(model, images, class_index) -> None:
 def _pixel_gradients(model, variables, images, classes) -> jax.Array:
     def score(x):
         logits = model.apply(variables, x)
-        return jnp.take_along_axis(logits, classes[:, None], axis=1).sum()
+        return class_scores(logits, classes).sum()
 
     return jax.grad(score)(images)
 
@@ -224,7 +229,7 @@ def _cam(model, variables, images, class_index, layer, first, jump, kind):
     def score(offset):
         with offset_activations({layer: offset}):
             logits, _ = model.apply(variables, images, capture_activations=True)
-        return jnp.take_along_axis(logits, classes[:, None], axis=1).sum()
+        return class_scores(logits, classes).sum()
 
     grads = jax.grad(score)(zero)
     cam = jax.nn.relu(CAMS[kind](acts[layer], grads).sum(axis=-1))
@@ -243,7 +248,7 @@ def _scorecam(model, variables, images, class_index, layer, first, jump, chunk):
 
     def scores(mask):  # (N,) probability of the class with the image seen through one map
         probs = jax.nn.softmax(model.apply(variables, images * mask[..., None]), axis=-1)
-        return jnp.take_along_axis(probs, classes[:, None], axis=1)[:, 0]
+        return class_scores(probs, classes)
 
     count = channels.shape[0]
     padded = jnp.pad(masks, ((0, -count % chunk), (0, 0), (0, 0), (0, 0)))

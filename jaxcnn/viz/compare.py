@@ -4,7 +4,8 @@ Contract: `compare_attributions(model, variables, images, class_index, methods=,
 explains the batch with every method (`explain.attribute`), scores every method with
 every metric of `metrics` (deletion and insertion AUC, infidelity, max-sensitivity) and
 returns a `Comparison`: `table[method][metric]` (the mean over the images), the same as
-aligned text (printed when `show`), and a matplotlib figure (a colour table, each
+aligned text (printed when `show`), each image's scores and each method's maps (so a
+caller writes or plots them without explaining twice), and a matplotlib figure (a colour table, each
 column shaded from its best value to its worst). Infidelity uses the paper's scale-free
 form (`normalize=True`) so maps in [0, 1] and signed attributions compare fairly; signed
 methods are scored on their signed attributions, map methods on their maps.
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 from jaxcnn.data.arrays import unit_float
 from jaxcnn.viz.attribution import check_images, target_classes
 from jaxcnn.viz.explain import METHODS, attribute
+from jaxcnn.viz.integrated import heatmap
 from jaxcnn.viz.metrics import deletion, infidelity, insertion, max_sensitivity
 
 METRICS = ("deletion", "insertion", "infidelity", "max_sensitivity")
@@ -31,11 +33,14 @@ LOWER_IS_BETTER = {"deletion": True, "insertion": False, "infidelity": True,
 
 class Comparison(NamedTuple):
     """`table[method][metric]`: mean over the images; `text`: the table as text;
-    `figure`: the table drawn, each column shaded from best (green) to worst."""
+    `figure`: the table drawn, each column shaded from best (green) to worst;
+    `scores[method][metric]`: (N,) per image; `maps[method]`: (N, H, W) in [0, 1]."""
 
     table: dict[str, dict[str, float]]
     text: str
     figure: Figure
+    scores: dict[str, dict[str, np.ndarray]]
+    maps: dict[str, np.ndarray]
 
 
 def compare_attributions(model: nn.Module, variables, images: jax.Array, class_index=None, *,
@@ -74,15 +79,17 @@ def compare_attributions(model: nn.Module, variables, images: jax.Array, class_i
     check_images(model, images, class_index)
     images = unit_float(jnp.asarray(images))
     classes = target_classes(model, variables, images, class_index)
-    table = {}
+    scores, maps = {}, {}
     for method in methods:
         explain = _explainer(model, variables, method, layer, key, (options or {}).get(method, {}))
-        table[method] = _scores(model, variables, images, classes, explain, metrics, key,
-                                steps, samples)
+        maps[method], scores[method] = _scores(model, variables, images, classes, explain,
+                                               metrics, key, steps, samples)
+    table = {method: {metric: float(values.mean()) for metric, values in per_image.items()}
+             for method, per_image in scores.items()}
     text = _as_text(table, metrics)
     if show:
         print(text)
-    return Comparison(table, text, _as_figure(table, metrics))
+    return Comparison(table, text, _as_figure(table, metrics), scores, maps)
 
 
 def _explainer(model, variables, method, layer, key, options):
@@ -97,7 +104,7 @@ def _explainer(model, variables, method, layer, key, options):
             return maps, jnp.broadcast_to(maps[..., None], images.shape)
         args = (model, variables, images, layer) if takes_layer else (model, variables, images)
         signed_attributions = function(*args, classes, **options)
-        return jnp.abs(signed_attributions).sum(axis=-1), signed_attributions
+        return heatmap(signed_attributions), signed_attributions
 
     return explain
 
@@ -117,7 +124,7 @@ def _scores(model, variables, images, classes, explain, metrics, key, steps, sam
         tiled = jnp.tile(classes, samples + 1)  # the copies keep their image's class
         scores["max_sensitivity"] = max_sensitivity(lambda x: explain(x, tiled)[0], images,
                                                     key=key, samples=samples)
-    return {metric: float(np.mean(np.asarray(scores[metric]))) for metric in metrics}
+    return np.asarray(maps), {metric: np.asarray(scores[metric]) for metric in metrics}
 
 
 def _as_text(table, metrics) -> str:

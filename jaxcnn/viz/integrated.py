@@ -28,7 +28,7 @@ from jaxcnn import compiler
 from jaxcnn.data.arrays import unit_float
 from jaxcnn.ops.conv import conv2d
 from jaxcnn.ops.kernels import gaussian_blur
-from jaxcnn.viz.attribution import check_images, target_classes
+from jaxcnn.viz.attribution import check_images, class_scores, target_classes
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
            "gausslegendre")
@@ -96,15 +96,10 @@ def _baseline(images, baseline, key, sigma) -> jax.Array:
 def _integrated(model, variables, images, class_index, baseline, chunk, alphas, weights):
     classes = target_classes(model, variables, images, class_index)
 
-    def logit(x):
-        logits = model.apply(variables, x)
-        return jnp.take_along_axis(logits, classes[:, None], axis=1)[:, 0]
+    def logit(x, row_classes):  # (rows,) logit of each row's class
+        return class_scores(model.apply(variables, x), row_classes)
 
-    tiled_classes = jnp.tile(classes, chunk)
-
-    def path_logits(points):  # (chunk * N,) logits of the class of each point's image
-        logits = model.apply(variables, points)
-        return jnp.take_along_axis(logits, tiled_classes[:, None], axis=1)[:, 0]
+    tiled_classes = jnp.tile(classes, chunk)  # a chunk's points, image after image
 
     def chunk_sum(carry, part):
         chunk_alphas, chunk_weights = part
@@ -112,13 +107,13 @@ def _integrated(model, variables, images, class_index, baseline, chunk, alphas, 
         # then runs as it does in training, faster on CPU).
         points = baseline[None] + chunk_alphas[:, None, None, None, None] * (images - baseline)
         flat = points.reshape(-1, *images.shape[1:])
-        grads = jax.grad(lambda x: path_logits(x).sum())(flat).reshape(points.shape)
+        grads = jax.grad(lambda x: logit(x, tiled_classes).sum())(flat).reshape(points.shape)
         return carry + jnp.tensordot(chunk_weights, grads, axes=1), None
 
     parts = (alphas.reshape(-1, chunk), weights.reshape(-1, chunk))
     total, _ = jax.lax.scan(chunk_sum, jnp.zeros_like(images), parts)
     attributions = (images - baseline) * total
-    expected = logit(images) - logit(baseline)
+    expected = logit(images, classes) - logit(baseline, classes)
     return IntegratedGradients(attributions, attributions.sum(axis=(1, 2, 3)) - expected)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxcnn import compiler
 from jaxcnn.data.arrays import unit_float
-from jaxcnn.viz.attribution import check_images, target_classes
+from jaxcnn.viz.attribution import check_images, class_scores, target_classes
 from jaxcnn.viz.integrated import blurred
 
 
@@ -62,7 +62,7 @@ def _curve(model, variables, images, class_index, maps, other, steps, chunk):
         swapped = ranks < jnp.round(k * pixels / steps)
         mixed = jnp.where(swapped, other, images)
         probs = jax.nn.softmax(model.apply(variables, mixed), axis=-1)
-        return jnp.take_along_axis(probs, classes[:, None], axis=1)[:, 0]
+        return class_scores(probs, classes)
 
     count = steps + 1
     ks = jnp.arange(count + (-count % chunk), dtype=jnp.float32).reshape(-1, chunk)
@@ -150,7 +150,7 @@ def _infidelity(model, variables, images, class_index, attributions, perturbatio
     classes = target_classes(model, variables, images, class_index)
 
     def logit(x):
-        return jnp.take_along_axis(model.apply(variables, x), classes[:, None], axis=1)[:, 0]
+        return class_scores(model.apply(variables, x), classes)
 
     clear = logit(images)
 

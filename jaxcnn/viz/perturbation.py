@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxcnn import compiler
 from jaxcnn.data.arrays import unit_float
-from jaxcnn.viz.attribution import check_images, target_classes
+from jaxcnn.viz.attribution import check_images, class_scores, target_classes
 
 
 def window_masks(image_hw: tuple[int, int], window: tuple[int, int],
@@ -38,10 +38,7 @@ def window_masks(image_hw: tuple[int, int], window: tuple[int, int],
 def _occlusion(model, variables, images, class_index, baseline, masks, chunk):
     classes = target_classes(model, variables, images, class_index)
 
-    def logit(x):
-        return jnp.take_along_axis(model.apply(variables, x), classes[:, None], axis=1)[:, 0]
-
-    clear = logit(images)
+    clear = class_scores(model.apply(variables, images), classes)
     count_images = images.shape[0]
     tiled_classes = jnp.tile(classes, chunk)
 
@@ -50,8 +47,7 @@ def _occlusion(model, variables, images, class_index, baseline, masks, chunk):
         # model then runs as it does in training: 1.2-1.6x faster on a 2-core Xeon).
         covered = chunk_masks[:, None, :, :, None]
         mixed = (images[None] * (1 - covered) + baseline * covered).reshape(-1, *images.shape[1:])
-        logits = model.apply(variables, mixed)
-        occluded = jnp.take_along_axis(logits, tiled_classes[:, None], axis=1)[:, 0]
+        occluded = class_scores(model.apply(variables, mixed), tiled_classes)
         d = clear[None] - occluded.reshape(chunk, count_images)  # (chunk, N)
         return total + jnp.einsum("pn,phw->nhw", d, chunk_masks), None
 

@@ -25,7 +25,6 @@ from jaxcnn.runs import Run
 from jaxcnn.viz import plot
 from jaxcnn.viz.compare import compare_attributions
 from jaxcnn.viz.explain import METHODS, attribute
-from jaxcnn.viz.metrics import deletion
 from jaxcnn.viz.render import activation_shapes
 
 
@@ -64,12 +63,15 @@ def write_explanations(run: Run, out, methods: Sequence[str], *, layer: str | No
         layer = spatial[-1] if spatial else None
     x, labels = unit_float(np.asarray(test.images[:images])), np.asarray(test.labels[:images])
     key = jax.random.key(seed)
-    maps = {}
-    for method in methods:
-        options = {"key": key} if method == "smoothgrad" else {}
-        maps[method] = np.asarray(attribute(model, variables, x, method=method,
-                                            layer=layer if METHODS[method][1] else None,
-                                            **options))
+    comparison = None
+    if metrics:  # the comparison explains every image once; its maps are written below
+        comparison = compare_attributions(model, variables, x, methods=tuple(methods),
+                                          layer=layer, key=key, show=False)
+        maps = comparison.maps
+    else:
+        maps = {method: np.asarray(attribute(
+            model, variables, x, method=method, layer=layer if METHODS[method][1] else None,
+            **({"key": key} if method == "smoothgrad" else {}))) for method in methods}
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, labels=labels, **maps)
@@ -78,26 +80,24 @@ def write_explanations(run: Run, out, methods: Sequence[str], *, layer: str | No
     titles = [f"label {int(label)}" for label in labels]
     for method, method_maps in maps.items():
         written.append(plot.save_figure(plot.overlay(x, method_maps, titles), out / f"{method}.png"))
-    if metrics:
-        written += _write_metrics(model, variables, x, maps, methods, layer, key, out, sheet)
+    if comparison is not None:
+        written += _write_metrics(comparison, x, layer, out, sheet)
     return written
 
 
-def _write_metrics(model, variables, x, maps, methods, layer, key, out, sheet) -> list:
+def _write_metrics(comparison, x, layer, out, sheet) -> list:
     """metrics.json, metrics.png and one contact sheet per method."""
-    comparison = compare_attributions(model, variables, x, methods=tuple(methods), layer=layer,
-                                      key=key, show=False)
     write_atomically(out / "metrics.json",
                      json.dumps({"images": len(x), "layer": layer,
                                  "table": comparison.table}, indent=2).encode())
     written = [out / "metrics.json", plot.save_figure(comparison.figure, out / "metrics.png")]
     count = min(sheet, len(x) // 2) or 1
-    for method in methods:
-        auc = np.asarray(deletion(model, variables, x, maps[method]).auc)
+    for method, maps in comparison.maps.items():
+        auc = comparison.scores[method]["deletion"]
         order = np.argsort(auc)  # low deletion AUC: the most faithful map
         picks = np.concatenate([order[:count], order[-count:]])
         titles = [f"{'most' if i < count else 'least'} faithful: deletion {auc[j]:.3f}"
                   for i, j in enumerate(picks)]
-        figure = plot.overlay(x[picks], maps[method][picks], titles)
+        figure = plot.overlay(x[picks], maps[picks], titles)
         written.append(plot.save_figure(figure, out / f"faithful_{method}.png"))
     return written
