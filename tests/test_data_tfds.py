@@ -186,3 +186,10 @@ def test_encoded_images_decode_and_resize_as_a_streamed_folder_does(tmp_path):
         assert ds.image_shape == (16, 24, 3) and len(ds) == 6
         assert examples(ds) == examples(folder)
 
+
+def test_8bit_arrays_of_other_channel_counts_are_refused_by_name():
+    from jaxcnn.data.catalog import fit_uint8
+    with pytest.raises(ValueError, match="cannot convert images with 4 channels to 3"):
+        fit_uint8(np.zeros((5, 5, 4), np.uint8), (5, 5, 3))
+    np.testing.assert_array_equal(fit_uint8(np.full((5, 5), 7, np.uint8), (5, 5, 3)), 7)
+

@@ -152,6 +152,10 @@ def fit_uint8(image, image_shape: tuple[int, int, int]) -> np.ndarray:
     else:
         pixels = np.asarray(image, np.uint8)
         pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.shape[2] not in (1, 3):
+            raise ValueError(f"cannot convert images with {pixels.shape[2]} channels to "
+                             f"{channels}; only grayscale (1) <-> RGB (3) conversions are "
+                             "supported.")
         if pixels.shape[2] != channels:
             code = cv2.COLOR_GRAY2RGB if channels == 3 else cv2.COLOR_RGB2GRAY
             pixels = cv2.cvtColor(np.ascontiguousarray(pixels), code).reshape(
@@ -334,7 +338,7 @@ def load(name: str, split: str = "train", *, image_size: int | tuple[int, int] |
     keep_uint8 = np.dtype(image_feature.np_dtype) == np.uint8  # 8-bit: 4x less memory
     # Encoded image files are decoded by `fit_uint8`, not by TFDS (Pillow, then a float resize).
     skip = ({image_key: tfds.decode.SkipDecoding()}
-            if isinstance(image_feature, tfds.features.Image) else None)
+            if keep_uint8 and isinstance(image_feature, tfds.features.Image) else None)
     try:
         source = _undecoded_if_possible(builder, split, skip)
     except NotImplementedError as err:
