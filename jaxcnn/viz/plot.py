@@ -18,7 +18,7 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 
 from jaxcnn.data.arrays import unit_float
-from jaxcnn.paths import as_path
+from jaxcnn.paths import as_path, write_atomically
 
 PathLike = str | pathlib.Path
 
@@ -50,7 +50,7 @@ def save_figure(fig: Figure, path: PathLike):
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=fig.dpi, bbox_inches="tight")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
+    write_atomically(path, buffer.getvalue())
     return path
 
 
@@ -188,5 +188,5 @@ def ascent_gif(snapshots, path: PathLike, titles: Sequence[str] | None = None, *
     with tempfile.TemporaryDirectory() as scratch:
         local = pathlib.Path(scratch, "ascent.gif")
         movie.save(str(local), writer=animation.PillowWriter(fps=fps))
-        path.write_bytes(local.read_bytes())
+        write_atomically(path, local.read_bytes())
     return fig
